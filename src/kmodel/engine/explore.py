@@ -1,0 +1,141 @@
+"""Running executions under a strategy, and what a whole exploration found."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from . import execution as _execution
+from .execution import Execution, Program, Task
+from .report import Report
+
+
+@dataclass
+class Limits:
+    max_steps: int = 5000              # per execution; beyond it: livelock
+    max_executions: int | None = None  # for the whole exploration
+    time_limit: float | None = None    # seconds, for the whole exploration
+    stop_on_first: bool = False        # stop at the first execution that reports
+    detect_races: bool = True
+
+
+@dataclass
+class Result:
+    strategy: str
+    executions: int = 0
+    classes: int = 0
+    sleep_blocked: int = 0
+    complete: bool = False
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+    reports: list[Report] = field(default_factory=list)   # distinct, first found first
+    first_report_execution: int | None = None
+    first_report_s: float | None = None
+    note: str = ""
+
+    def verdict(self) -> str:
+        if self.reports:
+            return "reports"
+        return "clean" if self.complete else "clean-so-far"
+
+
+class Decider(Protocol):
+    def pick(self, ex: Execution, enabled: list[Task]) -> tuple[Task, tuple] | None: ...
+    def after_step(self, ex: Execution, task: Task, used: tuple) -> None: ...
+
+
+def run_execution(factory: Callable[[], Program], decider: Decider, limits: Limits,
+                  setup: Callable[[Execution], None] | None = None) -> Execution:
+    """Run one execution from the program's initial state to its end."""
+    ex = Execution(limits.max_steps, limits.detect_races)
+    if setup is not None:
+        setup(ex)
+    program = factory()
+    ex.program = program
+    prev, _execution._current = _execution._current, ex
+    try:
+        program.start(ex)
+        _check_start(ex)
+        while True:
+            enabled = ex.enabled_tasks()
+            if not enabled:
+                live = ex.live_tasks()
+                if live:
+                    ex.outcome = "deadlock"
+                    ex.blocked = live
+                    program.at_deadlock(ex, live)
+                else:
+                    ex.outcome = "done"
+                program.at_end(ex)
+                break
+            if len(ex.trace) >= limits.max_steps:
+                ex.outcome = "budget"
+                program.at_livelock(ex)
+                break
+            pick = decider.pick(ex, enabled)
+            if pick is None:
+                ex.outcome = "sleep-blocked"
+                break
+            task, choices = pick
+            _execution._current = prev
+            used = ex.step(task, choices)
+            _execution._current = ex
+            decider.after_step(ex, task, used)
+    finally:
+        _execution._current = prev
+        ex.close()
+    for r in ex.reports:
+        r.schedule = list(ex.schedule)
+    return ex
+
+
+def _check_start(ex: Execution) -> None:
+    if ex.created:
+        ex._check_created(ex.tasks[0] if ex.tasks else None)
+
+
+class Collector:
+    """Accumulates executions into a Result: counts, classes, distinct reports."""
+
+    def __init__(self, strategy: str, limits: Limits, count_classes: bool = True):
+        self.result = Result(strategy)
+        self.limits = limits
+        self.count_classes = count_classes
+        self._classes: set[int] = set()
+        self._keys: set = set()
+        self._t0 = time.perf_counter()
+
+    def add(self, ex: Execution) -> bool:
+        """Take one finished execution; return False when the exploration should stop."""
+        res = self.result
+        res.executions += 1
+        if ex.outcome == "sleep-blocked":
+            res.sleep_blocked += 1
+        elif self.count_classes:
+            self._classes.add(hash(ex.class_key()))
+        new = False
+        for r in ex.reports:
+            k = r.key()
+            if k not in self._keys:
+                self._keys.add(k)
+                res.reports.append(r)
+                new = True
+        if new and res.first_report_execution is None:
+            res.first_report_execution = res.executions
+            res.first_report_s = time.perf_counter() - self._t0
+        if self.limits.stop_on_first and res.reports:
+            return False
+        if self.limits.max_executions is not None and res.executions >= self.limits.max_executions:
+            return False
+        if self.limits.time_limit is not None and \
+                time.perf_counter() - self._t0 >= self.limits.time_limit:
+            return False
+        return True
+
+    def finish(self, complete: bool) -> Result:
+        res = self.result
+        res.complete = complete
+        res.classes = len(self._classes)
+        res.elapsed_s = time.perf_counter() - self._t0
+        return res

@@ -1,0 +1,52 @@
+"""Kconfig: the symbols the model reads, and the two presets.
+
+Detectors are active only when their symbol is set, as in Linux: without
+DEBUG_ATOMIC_SLEEP there is no "sleeping function called from invalid context", without
+PROVE_LOCKING no lockdep, and so on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+SYMBOLS = {
+    "PREEMPT_RT": "spinlock_t and rwlock_t become sleeping rt_mutex-based locks",
+    "DEBUG_ATOMIC_SLEEP": "might_sleep()/__might_resched() checks and non_block sections",
+    "PROVE_LOCKING": "lockdep: recursive and circular locking reports",
+    "KASAN": "freed pages are poisoned; a secondary-MMU access to one is reported",
+    "KCSAN": "unordered plain accesses to a shared field are reported as data races",
+    "MMU_NOTIFIER": "the mmu_notifier API; without it only its stubs exist",
+    "HUNG_TASK": "khungtaskd reports tasks stuck in TASK_UNINTERRUPTIBLE",
+    "SOFTLOCKUP_DETECTOR": "the watchdog reports CPUs spinning forever",
+    "FAIL_GFP_ATOMIC": "explore the failure of every GFP_ATOMIC allocation",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    PREEMPT_RT: bool = True
+    DEBUG_ATOMIC_SLEEP: bool = True
+    PROVE_LOCKING: bool = True
+    KASAN: bool = True
+    KCSAN: bool = True
+    MMU_NOTIFIER: bool = True
+    HUNG_TASK: bool = True
+    SOFTLOCKUP_DETECTOR: bool = True
+    FAIL_GFP_ATOMIC: bool = True
+
+    def set(self, symbol: str, value: bool) -> "Config":
+        if symbol not in SYMBOLS:
+            raise KeyError(symbol)
+        return replace(self, **{symbol: value})
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def describe(self) -> str:
+        return " ".join(f"{k}={'y' if v else 'n'}" for k, v in self.to_dict().items())
+
+
+PRESETS = {
+    "rt": Config(),
+    "nonrt": Config(PREEMPT_RT=False),
+}

@@ -1,0 +1,138 @@
+"""The modelled kernel instance, its function decorator, and shared-field accesses.
+
+``Kernel`` is per execution: config, arch, pid allocation, lockdep's graph, the one-shot
+state of WARN_ON_ONCE and the might_resched rate limit.  Model code reaches it with
+``kernel()``; the scenario that runs the execution owns it.
+
+``@kfunc("path/file.c")`` marks a modelled kernel function: the name is pushed on the
+running task's call stack for the whole call (so reports show real call traces), and a
+call whose coroutine is never awaited is an error instead of a silent no-op.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ...engine import READ, WRITE, Op, current_execution, current_task
+from ..config import Config
+
+
+class Kernel:
+    RELEASE = "7.0.0-kmodel"
+
+    def __init__(self, config: Config, arch: str = "x86"):
+        from .locking.lockdep import Lockdep
+        self.config = config
+        self.arch = arch
+        self.lockdep = Lockdep(self)
+        self.next_pid = 100
+        self.warned_once: set = set()
+        self.might_resched_printed = False   # __might_resched: one report per HZ
+        self.tainted = False
+
+    def alloc_pid(self) -> int:
+        self.next_pid += 1
+        return self.next_pid
+
+    def banner(self, ts) -> list[str]:
+        """The dump_stack() header lines for task ``ts``."""
+        taint = "Tainted: G        W" if self.tainted else "Not tainted"
+        flavour = " PREEMPT_RT" if self.config.PREEMPT_RT else " PREEMPT(full)"
+        return [f"CPU: {ts.cpu} UID: 0 PID: {ts.pid} Comm: {ts.comm} {taint} "
+                f"{self.RELEASE} #1{flavour}",
+                "Hardware name: kmodel virtual machine"]
+
+
+def kernel() -> Kernel:
+    return current_execution().program.kernel
+
+
+SOURCES: dict[str, str] = {}     # function name -> source file, for WARNING lines
+
+
+def kfunc(source: str):
+    """Decorator for a modelled kernel function; ``source`` names its file in the tree."""
+    def deco(fn):
+        name = fn.__name__
+
+        async def framed(args, kw):
+            frames = current_task().frames
+            frames.append(name)
+            try:
+                return await fn(*args, **kw)
+            finally:
+                frames.pop()
+
+        @functools.wraps(fn)
+        def call(*args, **kw):
+            coro = framed(args, kw)
+            current_execution().track(coro)
+            return coro
+
+        SOURCES[name] = source
+        call.kernel_source = source
+        call.kernel_name = name
+        call.model_fn = fn
+        return call
+    return deco
+
+
+# Frames of the detectors and of the locking primitives themselves: a report names the
+# first frame past them, the code that called the lock, as lockdep's "at:" does.
+PRIMITIVE_FRAMES = frozenset((
+    "__might_resched", "__might_sleep", "__schedule_bug", "__warn",
+    "rt_spin_lock", "rt_spin_unlock", "rt_read_lock", "rt_read_unlock", "rt_write_lock",
+    "rt_write_unlock", "_raw_spin_lock", "_raw_spin_unlock", "_raw_read_lock",
+    "_raw_read_unlock", "_raw_write_lock", "_raw_write_unlock", "mutex_lock",
+    "mutex_unlock", "down_read", "down_read_trylock", "down_write", "up_read", "up_write",
+    "srcu_read_lock", "srcu_read_unlock", "schedule",
+))
+
+
+def culprit(trace: list[str], default: str = "") -> str:
+    """The innermost frame that is not a detector or a locking primitive."""
+    for fn in trace:
+        if fn not in PRIMITIVE_FRAMES:
+            return fn
+    return trace[0] if trace else default
+
+
+def call_trace() -> list[str]:
+    """The running task's modelled call chain, innermost first."""
+    return list(reversed(current_task().frames))
+
+
+# Accesses to shared fields that no lock orders.  Each is a visible op on (object, field).
+
+async def READ_ONCE(obj, field: str, label: str | None = None):
+    await Op((obj, field), READ, label or f"READ_ONCE({_name(obj)}->{field})")
+    return getattr(obj, field)
+
+
+async def WRITE_ONCE(obj, field: str, value, label: str | None = None) -> None:
+    await Op((obj, field), WRITE, label or f"WRITE_ONCE({_name(obj)}->{field})")
+    setattr(obj, field, value)
+
+
+async def load(obj, field: str, label: str | None = None):
+    """A plain C load: KCSAN reports it when it races with a write."""
+    await Op((obj, field), READ, label or f"{_name(obj)}->{field}", plain=True)
+    return getattr(obj, field)
+
+
+async def store(obj, field: str, value, label: str | None = None) -> None:
+    """A plain C store."""
+    await Op((obj, field), WRITE, label or f"{_name(obj)}->{field} = {value}", plain=True)
+    setattr(obj, field, value)
+
+
+async def atomic_rmw(obj, field: str, fn, label: str):
+    """An atomic read-modify-write; returns the new value."""
+    await Op((obj, field), WRITE, label)
+    value = fn(getattr(obj, field))
+    setattr(obj, field, value)
+    return value
+
+
+def _name(obj) -> str:
+    return getattr(obj, "cname", type(obj).__name__)

@@ -1,0 +1,51 @@
+"""kernel/hung_task.c and kernel/watchdog.c: what the kernel says about tasks that can
+never run again.
+
+When no task can make progress, each stuck task is classified as the kernel would see it:
+asleep in TASK_UNINTERRUPTIBLE (not killable, not idle) -> khungtaskd's "blocked for more
+than 120 seconds"; spinning on a lock -> the soft-lockup watchdog; anything else (an RT
+lock waiter, an idle or interruptible sleeper) -> a plain deadlock report.
+"""
+
+from __future__ import annotations
+
+from ...engine import Report
+from .core import culprit, kernel
+from .sched import format_call_trace
+
+HUNG_TASK_TIMEOUT = 120
+
+
+def report_stuck_tasks(ex, blocked) -> None:
+    k = kernel()
+    for task in blocked:
+        ts = task.ctx
+        op = task.pending
+        how = getattr(op, "how", "?")
+        trace = list(reversed(task.frames))
+        fn = culprit(trace, task.name)
+        if how == "D" and k.config.HUNG_TASK:
+            lines = [f"INFO: task {ts.comm}:{ts.pid} blocked for more than "
+                     f"{HUNG_TASK_TIMEOUT} seconds.",
+                     f"      {'Tainted: G        W' if k.tainted else 'Not tainted'} "
+                     f"{k.RELEASE} #1",
+                     '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this '
+                     "message.",
+                     f"task:{ts.comm:<15} state:D stack:0     pid:{ts.pid}",
+                     f"  waiting at: {op.label}"] + format_call_trace(["__schedule", "schedule"]
+                                                                      + [f for f in trace
+                                                                         if f != "schedule"])
+            ex.report(Report("hung-task", f"INFO: task {ts.comm} blocked for more than "
+                             f"{HUNG_TASK_TIMEOUT} seconds", ts.comm, fn, trace,
+                             "\n".join(lines)))
+        elif how == "R" and k.config.SOFTLOCKUP_DETECTOR:
+            lines = [f"watchdog: BUG: soft lockup - CPU#{ts.cpu} stuck for 22s! "
+                     f"[{ts.comm}:{ts.pid}]", f"  spinning at: {op.label}"] + \
+                k.banner(ts) + format_call_trace(trace)
+            ex.report(Report("soft-lockup", f"soft lockup in {ts.comm}", ts.comm, fn,
+                             trace, "\n".join(lines)))
+        else:
+            lines = [f"kmodel: deadlock: {ts.comm}:{ts.pid} can never run again",
+                     f"  waiting at: {op.label} (state {how})"] + format_call_trace(trace)
+            ex.report(Report("deadlock", f"deadlock: {ts.comm} stuck at {fn}", ts.comm, fn,
+                             trace, "\n".join(lines)))

@@ -1,0 +1,327 @@
+"""raw_spinlock_t, spinlock_t and rwlock_t, per Documentation/locking/locktypes.rst.
+
+Without PREEMPT_RT all three spin with preemption disabled (kernel/locking/spinlock.c).
+With PREEMPT_RT, spinlock_t and rwlock_t are rt_mutex-based sleeping locks
+(kernel/locking/spinlock_rt.c) whose acquire calls rtlock_might_resched() before even
+trying the lock, then takes rcu_read_lock() and migrate_disable() once it holds it;
+raw_spinlock_t is unchanged.  ``_irq``/``_irqsave`` variants disable hard interrupts only
+without PREEMPT_RT.
+
+A contended spinner is a task whose acquire op is not enabled: a CPU that never gets the
+lock shows as a soft lockup, an RT waiter as a task blocked on an rtlock.
+"""
+
+from __future__ import annotations
+
+from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, Op
+from ..core import kernel, kfunc
+from ..sched import Blocked, __might_resched, current, preempt_disable, preempt_enable, \
+    MIGHT_RESCHED_RCU_SHIFT
+
+# Where rtlock_might_resched() expands in spinlock_rt.c (a 6.19-era file: rt_write_lock is
+# line 241 in the thread's splat; the others are placed relative to it).
+_RT_SPIN_LOCK_LINE = 51
+_RT_READ_LOCK_LINE = 231
+_RT_WRITE_LOCK_LINE = 241
+
+
+class _Lock:
+    lock_type = "lock"
+
+    def __init__(self, name: str):
+        self.name = name          # also the lockdep class: "&kvm->mmu_lock"
+        self.cname = name
+        self.owner = None
+        self.readers = 0
+
+    def free(self) -> bool:
+        return self.owner is None
+
+    def no_writer(self) -> bool:
+        return self.owner is None
+
+    def idle(self) -> bool:
+        return self.owner is None and self.readers == 0
+
+    def __repr__(self):
+        return f"<{self.lock_type} {self.name}>"
+
+
+class raw_spinlock_t(_Lock):
+    lock_type = "raw_spinlock_t"
+
+
+class spinlock_t(_Lock):
+    lock_type = "spinlock_t"
+
+
+class rwlock_t(_Lock):
+    lock_type = "rwlock_t"
+
+
+def _check_type(lock, expected, api: str) -> None:
+    if not isinstance(lock, expected):
+        raise TypeError(f"{api}() on {lock.lock_type} {lock.name}: the kernel would not "
+                        f"build this")
+
+
+def _rtlock_might_resched(line: int) -> None:
+    """spinlock_rt.c: rtlock_might_resched(): RCU nesting is allowed, nothing else."""
+    ts = current()
+    __might_resched("kernel/locking/spinlock_rt.c", line,
+                    ts.rcu_read_lock_nesting << MIGHT_RESCHED_RCU_SHIFT)
+
+
+# -- the spinning implementation (raw locks everywhere; all locks without PREEMPT_RT) --
+
+async def _spin_acquire(lock, label: str, irq: bool) -> None:
+    ts = current()
+    if irq:
+        ts.irqs_disabled += 1
+    preempt_disable()
+    kernel().lockdep.acquire(lock.name, 0, lock)
+    await Blocked(lock, ACQ_W, label, lock.idle, "R")
+    lock.owner = ts
+
+
+async def _spin_release(lock, label: str, irq: bool) -> None:
+    ts = current()
+    kernel().lockdep.release(lock.name, lock)
+    await Op(lock, REL_W, label)
+    lock.owner = None
+    preempt_enable()
+    if irq:
+        ts.irqs_disabled -= 1
+
+
+@kfunc("kernel/locking/spinlock.c")
+async def _raw_spin_lock(lock, label: str, irq: bool = False) -> None:
+    await _spin_acquire(lock, label, irq)
+
+
+@kfunc("kernel/locking/spinlock.c")
+async def _raw_spin_unlock(lock, label: str, irq: bool = False) -> None:
+    await _spin_release(lock, label, irq)
+
+
+@kfunc("kernel/locking/spinlock.c")
+async def _raw_read_lock(lock, label: str, irq: bool = False) -> None:
+    ts = current()
+    if irq:
+        ts.irqs_disabled += 1
+    preempt_disable()
+    kernel().lockdep.acquire(lock.name, 1, lock)
+    await Blocked(lock, ACQ_R, label, lock.no_writer, "R")
+    lock.readers += 1
+
+
+@kfunc("kernel/locking/spinlock.c")
+async def _raw_read_unlock(lock, label: str, irq: bool = False) -> None:
+    ts = current()
+    kernel().lockdep.release(lock.name, lock)
+    await Op(lock, REL_R, label)
+    lock.readers -= 1
+    preempt_enable()
+    if irq:
+        ts.irqs_disabled -= 1
+
+
+@kfunc("kernel/locking/spinlock.c")
+async def _raw_write_lock(lock, label: str, irq: bool = False) -> None:
+    await _spin_acquire(lock, label, irq)
+
+
+@kfunc("kernel/locking/spinlock.c")
+async def _raw_write_unlock(lock, label: str, irq: bool = False) -> None:
+    await _spin_release(lock, label, irq)
+
+
+# -- the PREEMPT_RT implementation -----------------------------------------------------
+
+@kfunc("kernel/locking/spinlock_rt.c")
+async def rt_spin_lock(lock, label: str) -> None:
+    """spinlock_rt.c: rt_spin_lock: lockdep first, then __rt_spin_lock (inlined):
+    rtlock_might_resched(), the rtmutex, rcu_read_lock(), migrate_disable()."""
+    ts = current()
+    kernel().lockdep.acquire(lock.name, 0, lock)
+    _rtlock_might_resched(_RT_SPIN_LOCK_LINE)
+    await Blocked(lock, ACQ_W, label, lock.idle, "rtlock")
+    lock.owner = ts
+    ts.rcu_read_lock_nesting += 1
+    ts.migration_disabled += 1
+
+
+@kfunc("kernel/locking/spinlock_rt.c")
+async def rt_spin_unlock(lock, label: str) -> None:
+    ts = current()
+    kernel().lockdep.release(lock.name, lock)
+    ts.migration_disabled -= 1
+    ts.rcu_read_lock_nesting -= 1
+    await Op(lock, REL_W, label)
+    lock.owner = None
+
+
+@kfunc("kernel/locking/spinlock_rt.c")
+async def rt_read_lock(lock, label: str) -> None:
+    """spinlock_rt.c: rt_read_lock: rtlock_might_resched() first, then lockdep, then
+    rwbase_read_lock, rcu_read_lock(), migrate_disable()."""
+    ts = current()
+    _rtlock_might_resched(_RT_READ_LOCK_LINE)
+    kernel().lockdep.acquire(lock.name, 1, lock)
+    await Blocked(lock, ACQ_R, label, lock.no_writer, "rtlock")
+    lock.readers += 1
+    ts.rcu_read_lock_nesting += 1
+    ts.migration_disabled += 1
+
+
+@kfunc("kernel/locking/spinlock_rt.c")
+async def rt_read_unlock(lock, label: str) -> None:
+    ts = current()
+    kernel().lockdep.release(lock.name, lock)
+    ts.migration_disabled -= 1
+    ts.rcu_read_lock_nesting -= 1
+    await Op(lock, REL_R, label)
+    lock.readers -= 1
+
+
+@kfunc("kernel/locking/spinlock_rt.c")
+async def rt_write_lock(lock, label: str) -> None:
+    """spinlock_rt.c: rt_write_lock: rtlock_might_resched() first, then lockdep, then
+    rwbase_write_lock, rcu_read_lock(), migrate_disable()."""
+    ts = current()
+    _rtlock_might_resched(_RT_WRITE_LOCK_LINE)
+    kernel().lockdep.acquire(lock.name, 0, lock)
+    await Blocked(lock, ACQ_W, label, lock.idle, "rtlock")
+    lock.owner = ts
+    ts.rcu_read_lock_nesting += 1
+    ts.migration_disabled += 1
+
+
+@kfunc("kernel/locking/spinlock_rt.c")
+async def rt_write_unlock(lock, label: str) -> None:
+    ts = current()
+    kernel().lockdep.release(lock.name, lock)
+    ts.migration_disabled -= 1
+    ts.rcu_read_lock_nesting -= 1
+    await Op(lock, REL_W, label)
+    lock.owner = None
+
+
+# -- the API ---------------------------------------------------------------------------
+
+def _rt() -> bool:
+    return kernel().config.PREEMPT_RT
+
+
+async def raw_spin_lock(lock) -> None:
+    _check_type(lock, raw_spinlock_t, "raw_spin_lock")
+    await _raw_spin_lock(lock, f"raw_spin_lock({lock.name})")
+
+
+async def raw_spin_unlock(lock) -> None:
+    _check_type(lock, raw_spinlock_t, "raw_spin_unlock")
+    await _raw_spin_unlock(lock, f"raw_spin_unlock({lock.name})")
+
+
+async def raw_spin_lock_irq(lock) -> None:
+    _check_type(lock, raw_spinlock_t, "raw_spin_lock_irq")
+    await _raw_spin_lock(lock, f"raw_spin_lock_irq({lock.name})", irq=True)
+
+
+async def raw_spin_unlock_irq(lock) -> None:
+    _check_type(lock, raw_spinlock_t, "raw_spin_unlock_irq")
+    await _raw_spin_unlock(lock, f"raw_spin_unlock_irq({lock.name})", irq=True)
+
+
+async def spin_lock(lock) -> None:
+    _check_type(lock, spinlock_t, "spin_lock")
+    label = f"spin_lock({lock.name})"
+    if _rt():
+        await rt_spin_lock(lock, label)
+    else:
+        await _raw_spin_lock(lock, label)
+
+
+async def spin_unlock(lock) -> None:
+    _check_type(lock, spinlock_t, "spin_unlock")
+    label = f"spin_unlock({lock.name})"
+    if _rt():
+        await rt_spin_unlock(lock, label)
+    else:
+        await _raw_spin_unlock(lock, label)
+
+
+async def spin_lock_irq(lock) -> None:
+    _check_type(lock, spinlock_t, "spin_lock_irq")
+    label = f"spin_lock_irq({lock.name})"
+    if _rt():
+        await rt_spin_lock(lock, label)
+    else:
+        await _raw_spin_lock(lock, label, irq=True)
+
+
+async def spin_unlock_irq(lock) -> None:
+    _check_type(lock, spinlock_t, "spin_unlock_irq")
+    label = f"spin_unlock_irq({lock.name})"
+    if _rt():
+        await rt_spin_unlock(lock, label)
+    else:
+        await _raw_spin_unlock(lock, label, irq=True)
+
+
+async def read_lock(lock, irq: bool = False) -> None:
+    _check_type(lock, rwlock_t, "read_lock")
+    label = f"read_lock{'_irq' if irq else ''}({lock.name})"
+    if _rt():
+        await rt_read_lock(lock, label)
+    else:
+        await _raw_read_lock(lock, label, irq)
+
+
+async def read_unlock(lock, irq: bool = False) -> None:
+    _check_type(lock, rwlock_t, "read_unlock")
+    label = f"read_unlock{'_irq' if irq else ''}({lock.name})"
+    if _rt():
+        await rt_read_unlock(lock, label)
+    else:
+        await _raw_read_unlock(lock, label, irq)
+
+
+async def write_lock(lock, irq: bool = False) -> None:
+    _check_type(lock, rwlock_t, "write_lock")
+    label = f"write_lock{'_irq' if irq else ''}({lock.name})"
+    if _rt():
+        await rt_write_lock(lock, label)
+    else:
+        await _raw_write_lock(lock, label, irq)
+
+
+async def write_unlock(lock, irq: bool = False) -> None:
+    _check_type(lock, rwlock_t, "write_unlock")
+    label = f"write_unlock{'_irq' if irq else ''}({lock.name})"
+    if _rt():
+        await rt_write_unlock(lock, label)
+    else:
+        await _raw_write_unlock(lock, label, irq)
+
+
+async def read_lock_irq(lock) -> None:
+    await read_lock(lock, irq=True)
+
+
+async def read_unlock_irq(lock) -> None:
+    await read_unlock(lock, irq=True)
+
+
+async def write_lock_irq(lock) -> None:
+    await write_lock(lock, irq=True)
+
+
+async def write_unlock_irq(lock) -> None:
+    await write_unlock(lock, irq=True)
+
+
+def raw_rwlock_t(name: str) -> raw_spinlock_t:
+    """A raw lock standing in for an rwlock_t converted to raw for a design that needs
+    mmu_lock non-sleeping on RT (no raw rwlock exists: readers become exclusive)."""
+    return raw_spinlock_t(name)

@@ -1,0 +1,137 @@
+"""kernel/rcu/srcutree.c and include/linux/srcu.h: sleepable RCU.
+
+- srcu_read_lock() enters a read section and returns its index; readers never block each
+  other and may sleep.  Lockdep sees a recursive read of the srcu_struct (since v6.4).
+- synchronize_srcu() may sleep; lockdep sees an empty write-side section first
+  (srcu_lock_sync), so calling it inside a read section of the same srcu_struct is
+  "possible recursive locking" -- and a real deadlock.  It waits for the readers that
+  began before it, not for later ones.
+- call_srcu() never blocks: the callback runs after a grace period, from a workqueue
+  (srcu_invoke_callbacks) with bottom halves disabled, one callback of a srcu_struct at a
+  time, in the order they were queued.
+- srcu_barrier() waits for the callbacks queued before it, not for readers.
+
+Simplified: the two-index flip of srcutree is not modelled; a grace period is exactly
+"every reader that was inside when it started has left", which is what callers rely on.
+"""
+
+from __future__ import annotations
+
+from ....engine import ACQ_R, REL_R, WRITE, Op
+from ..core import kernel, kfunc
+from ..sched import Blocked, current, might_sleep
+from ..workqueue import spawn_kworker
+
+
+class srcu_struct:
+    def __init__(self, name: str):
+        self.name = name              # lockdep class: "srcu", "&kvm->srcu"
+        self.cname = name
+        self.readers: dict[int, object] = {}   # reader token -> task_struct
+        self.next_token = 0
+        self.idx = 0
+        self.callbacks_queued = 0
+        self.callbacks_invoked = 0
+
+
+def _gp_done(ssp: srcu_struct, snapshot: tuple) -> bool:
+    return not any(tok in ssp.readers for tok in snapshot)
+
+
+@kfunc("include/linux/srcu.h")
+async def srcu_read_lock(ssp: srcu_struct) -> int:
+    kernel().lockdep.acquire(ssp.name, 2, ssp)      # srcu_lock_acquire: recursive read
+    await Op(ssp, ACQ_R, f"srcu_read_lock({ssp.name})")
+    tok = ssp.next_token
+    ssp.next_token += 1
+    ssp.readers[tok] = current()
+    current().srcu_tokens = getattr(current(), "srcu_tokens", []) + [(ssp, tok)]
+    return tok
+
+
+@kfunc("include/linux/srcu.h")
+async def srcu_read_unlock(ssp: srcu_struct, idx: int) -> None:
+    kernel().lockdep.release(ssp.name, ssp)
+    await Op(ssp, REL_R, f"srcu_read_unlock({ssp.name})")
+    ssp.readers.pop(idx, None)
+    ts = current()
+    ts.srcu_tokens = [t for t in getattr(ts, "srcu_tokens", []) if t != (ssp, idx)]
+
+
+@kfunc("kernel/rcu/srcutree.c")
+async def __synchronize_srcu(ssp: srcu_struct) -> None:
+    """srcutree.c: __synchronize_srcu: srcu_lock_sync() for lockdep, then queue a wake-up
+    callback behind the current readers and wait_for_completion()."""
+    kernel().lockdep.sync(ssp.name, ssp)
+    might_sleep("kernel/rcu/srcutree.c", 1462)
+    await Op(ssp, WRITE, f"synchronize_srcu({ssp.name}): start grace period")
+    snapshot = tuple(ssp.readers)
+    await Blocked(ssp, WRITE, f"wait_for_completion(srcu grace period of {ssp.name})",
+                  lambda: _gp_done(ssp, snapshot), "D")
+
+
+@kfunc("kernel/rcu/srcutree.c")
+async def synchronize_srcu(ssp: srcu_struct) -> None:
+    await __synchronize_srcu(ssp)
+
+
+@kfunc("kernel/rcu/srcutree.c")
+async def synchronize_srcu_expedited(ssp: srcu_struct) -> None:
+    await __synchronize_srcu(ssp)
+
+
+@kfunc("kernel/rcu/srcutree.c")
+async def call_srcu(ssp: srcu_struct, func, arg, name: str) -> None:
+    """srcutree.c: call_srcu: queue ``func(arg)`` to run after a grace period; never
+    blocks.  The callback is invoked by a kworker (srcu_invoke_callbacks)."""
+    await Op(ssp, WRITE, f"call_srcu({ssp.name}, {name})")
+    snapshot = tuple(ssp.readers)
+    seq = ssp.callbacks_queued
+    ssp.callbacks_queued += 1
+    spawn_kworker(f"srcu:{name}", srcu_invoke_callbacks(ssp, snapshot, seq, func, arg))
+
+
+@kfunc("kernel/rcu/srcutree.c")
+async def srcu_invoke_callbacks(ssp: srcu_struct, snapshot, seq, func, arg) -> None:
+    """srcutree.c: srcu_invoke_callbacks: once the grace period has ended, run the
+    callback with bottom halves disabled; callbacks of one srcu_struct run in order."""
+    await Blocked(ssp, WRITE, f"srcu grace period for callback #{seq} of {ssp.name}",
+                  lambda: _gp_done(ssp, snapshot) and ssp.callbacks_invoked == seq, "I")
+    local_bh_disable()
+    try:
+        await func(arg)
+    finally:
+        local_bh_enable()
+    await Op(ssp, WRITE, f"srcu callback #{seq} of {ssp.name} done")
+    ssp.callbacks_invoked += 1
+
+
+@kfunc("kernel/rcu/srcutree.c")
+async def srcu_barrier(ssp: srcu_struct) -> None:
+    """srcutree.c: srcu_barrier: wait for every callback queued before it (it entrains a
+    callback behind them); with none pending it returns without waiting for readers."""
+    might_sleep("kernel/rcu/srcutree.c", 1690)
+    await Op(ssp, WRITE, f"srcu_barrier({ssp.name})")
+    target = ssp.callbacks_queued
+    await Blocked(ssp, WRITE, f"wait_for_completion(srcu_barrier of {ssp.name})",
+                  lambda: ssp.callbacks_invoked >= target, "D")
+
+
+def local_bh_disable() -> None:
+    """include/linux/bottom_half.h: without PREEMPT_RT, softirq-disabled counts in
+    preempt_count (so in_atomic()); with it, a per-CPU local lock plus rcu_read_lock()."""
+    ts = current()
+    if kernel().config.PREEMPT_RT:
+        ts.rcu_read_lock_nesting += 1
+    else:
+        from ..sched import SOFTIRQ_DISABLE_OFFSET
+        ts.preempt_count += SOFTIRQ_DISABLE_OFFSET
+
+
+def local_bh_enable() -> None:
+    ts = current()
+    if kernel().config.PREEMPT_RT:
+        ts.rcu_read_lock_nesting -= 1
+    else:
+        from ..sched import SOFTIRQ_DISABLE_OFFSET
+        ts.preempt_count -= SOFTIRQ_DISABLE_OFFSET

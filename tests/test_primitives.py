@@ -1,0 +1,175 @@
+"""The kernel primitives under both presets, each with a known outcome."""
+
+from helpers import explore, kinds, named
+
+from kmodel.engine import Limits
+from kmodel.engine.strategies import Replay
+from kmodel.linux.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
+from kmodel.linux.kernel.locking.spinlock import (
+    raw_spin_lock, raw_spin_unlock, raw_spinlock_t, rwlock_t, spin_lock, spin_unlock,
+    spinlock_t, write_lock, write_unlock)
+from kmodel.linux.kernel.rcu.srcu import (
+    call_srcu, srcu_barrier, srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu)
+from kmodel.linux.kernel.sched import non_block_end, non_block_start
+
+
+def locks(p):
+    p.lock = spinlock_t("&test->lock")
+    p.raw = raw_spinlock_t("&test->raw_lock")
+    p.mmu_lock = rwlock_t("&kvm->mmu_lock")
+
+
+@named
+async def reaper_spin_lock(p):
+    non_block_start()
+    await spin_lock(p.lock)
+    await spin_unlock(p.lock)
+    non_block_end()
+
+
+@named
+async def reaper_raw_spin_lock(p):
+    non_block_start()
+    await raw_spin_lock(p.raw)
+    await raw_spin_unlock(p.raw)
+    non_block_end()
+
+
+@named
+async def reaper_write_lock(p):
+    non_block_start()
+    await write_lock(p.mmu_lock)
+    await write_unlock(p.mmu_lock)
+    non_block_end()
+
+
+def test_spin_lock_in_non_block_section_splats_only_on_rt():
+    rt = explore("rt", {"oom_reaper": reaper_spin_lock}, locks)
+    assert kinds(rt) == ["sleep-in-atomic"]
+    r = rt.reports[0]
+    assert r.task == "oom_reaper"
+    assert r.trace[:3] == ["__might_resched", "rt_spin_lock", "reaper_spin_lock"]
+    assert r.function == "reaper_spin_lock"
+    first = r.text.splitlines()[0]
+    assert first.startswith("BUG: sleeping function called from invalid context at "
+                            "kernel/locking/spinlock_rt.c:")
+    assert "non_block: 1" in r.text and "name: oom_reaper" in r.text
+    assert explore("nonrt", {"oom_reaper": reaper_spin_lock}, locks).reports == []
+
+
+def test_raw_spin_lock_in_non_block_section_is_clean_on_both():
+    for preset in ("rt", "nonrt"):
+        res = explore(preset, {"oom_reaper": reaper_raw_spin_lock}, locks)
+        assert res.reports == [] and res.complete
+
+
+def test_rwlock_write_lock_in_non_block_section_names_rt_write_lock():
+    res = explore("rt", {"oom_reaper": reaper_write_lock}, locks)
+    assert kinds(res) == ["sleep-in-atomic"]
+    assert res.reports[0].trace[1] == "rt_write_lock"
+    assert "spinlock_rt.c:241" in res.reports[0].text
+    assert explore("nonrt", {"oom_reaper": reaper_write_lock}, locks).reports == []
+
+
+def srcus(p):
+    p.srcu = srcu_struct("srcu")
+    p.other = srcu_struct("&kvm->srcu")
+
+
+@named
+async def sync_inside_same_reader(p):
+    idx = await srcu_read_lock(p.srcu)
+    await synchronize_srcu(p.srcu)
+    await srcu_read_unlock(p.srcu, idx)
+
+
+@named
+async def sync_inside_other_reader(p):
+    idx = await srcu_read_lock(p.other)
+    await synchronize_srcu(p.srcu)
+    await srcu_read_unlock(p.other, idx)
+
+
+def test_synchronize_srcu_inside_own_read_section_is_recursive_and_deadlocks():
+    for preset in ("rt", "nonrt"):
+        res = explore(preset, {"qemu": sync_inside_same_reader}, srcus)
+        assert kinds(res) == ["hung-task", "lockdep-recursive"]
+        rec = next(r for r in res.reports if r.kind == "lockdep-recursive")
+        assert "WARNING: possible recursive locking detected" in rec.text
+        assert "lock(srcu);\n  lock(srcu);" in rec.text
+        assert rec.function == "__synchronize_srcu"
+        hung = next(r for r in res.reports if r.kind == "hung-task")
+        assert hung.text.startswith("INFO: task qemu:")
+        assert "__synchronize_srcu" in hung.trace
+
+
+def test_synchronize_srcu_inside_another_srcu_is_clean():
+    res = explore("rt", {"qemu": sync_inside_other_reader}, srcus)
+    assert res.reports == [] and res.complete and res.executions == 1
+
+
+def abba_setup(p):
+    p.a = mutex("&a->lock")
+    p.b = mutex("&b->lock")
+
+
+@named
+async def take_ab(p):
+    await mutex_lock(p.a)
+    await mutex_lock(p.b)
+    await mutex_unlock(p.b)
+    await mutex_unlock(p.a)
+
+
+@named
+async def take_ba(p):
+    await mutex_lock(p.b)
+    await mutex_lock(p.a)
+    await mutex_unlock(p.a)
+    await mutex_unlock(p.b)
+
+
+def test_abba_lockdep_circular_and_real_deadlock():
+    res = explore("nonrt", {"t1": take_ab, "t2": take_ba}, abba_setup)
+    assert res.complete
+    assert kinds(res) == ["hung-task", "lockdep-circular"]
+    circ = next(r for r in res.reports if r.kind == "lockdep-circular")
+    assert "possible circular locking dependency detected" in circ.text
+    assert circ.title.endswith("&a->lock <-> &b->lock")
+    # every execution in which both orders are recorded reports the cycle, even those
+    # that do not deadlock: the serial one reports it at the second task's first lock
+    hung = [r for r in res.reports if r.kind == "hung-task"]
+    assert {r.task for r in hung} <= {"t1", "t2"}
+
+
+def test_call_srcu_waits_for_earlier_readers_and_barrier_for_callbacks():
+    def setup(p):
+        p.srcu = srcu_struct("srcu")
+        p.log = []
+
+    async def callback(p):
+        p.log.append(("callback", dict(p.srcu.readers).__len__()))
+
+    @named
+    async def reader(p):
+        idx = await srcu_read_lock(p.srcu)
+        p.log.append("reader-in")
+        await call_srcu(p.srcu, callback, p, "callback")
+        p.log.append("queued")
+        await srcu_read_unlock(p.srcu, idx)
+        p.log.append("reader-out")
+        await srcu_barrier(p.srcu)
+        p.log.append("barrier-done")
+
+    from kmodel.engine.strategies import Dpor
+    from helpers import Snippet
+    orders = set()
+
+    class Watch(Snippet):
+        def at_end(self, ex):
+            orders.add(tuple(x if isinstance(x, str) else x[0] for x in self.log))
+
+    res = Dpor().explore(lambda: Watch("rt", {"qemu": reader}, setup), Limits())
+    assert res.complete and res.reports == []
+    # the callback always runs after the reader left and before the barrier returned
+    assert orders == {("reader-in", "queued", "reader-out", "callback", "barrier-done")}
