@@ -127,6 +127,7 @@ class Execution:
         self.reports: list[Report] = []
         self.outcome: str | None = None
         self.blocked: list[Task] = []
+        self.metrics: dict[str, float] = {}   # numbers the program measured
         self.program: Program | None = None
         self.created: list = []          # coroutines created during the current step
         # per-task vector clocks, per-event data for DPOR and equivalence classes
@@ -334,6 +335,17 @@ class Execution:
         return tuple((self.tasks[i].name, tuple(evs)) for i, evs in enumerate(per_task))
 
     def close(self) -> None:
-        for t in self.tasks:
-            if not t.done:
-                t.coro.close()
+        """Throw away the tasks still blocked when the execution ended."""
+        global _current
+        prev, _current = _current, self
+        try:
+            for t in self.tasks:
+                if not t.done:
+                    self.running = t
+                    try:
+                        t.coro.close()
+                    except Exception:
+                        pass
+        finally:
+            self.running = None
+            _current = prev

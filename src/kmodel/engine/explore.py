@@ -33,6 +33,7 @@ class Result:
     first_report_execution: int | None = None
     first_report_s: float | None = None
     note: str = ""
+    metrics: dict = field(default_factory=dict)   # name -> [min, max] over executions
 
     def verdict(self) -> str:
         if self.reports:
@@ -114,6 +115,13 @@ class Collector:
             res.sleep_blocked += 1
         elif self.count_classes:
             self._classes.add(hash(ex.class_key()))
+        for name, value in ex.metrics.items():
+            lo_hi = res.metrics.get(name)
+            if lo_hi is None:
+                res.metrics[name] = [value, value]
+            else:
+                lo_hi[0] = min(lo_hi[0], value)
+                lo_hi[1] = max(lo_hi[1], value)
         new = False
         for r in ex.reports:
             k = r.key()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 KINDS = (
     "sleep-in-atomic", "scheduling-while-atomic", "lockdep-recursive", "lockdep-circular",
     "hung-task", "soft-lockup", "deadlock", "livelock", "warn", "bug", "use-after-free",
-    "data-race", "build-error", "model-error",
+    "data-race", "build-error", "invariant", "model-error",
 )
 
 

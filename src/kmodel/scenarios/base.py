@@ -60,6 +60,11 @@ class KernelProgram:
     def at_end(self, ex) -> None:
         for check in self.invariants():
             check(self, ex)
+        self.measure(ex)
+
+    def measure(self, ex) -> None:
+        """Numbers reported with every check (min and max over the executions)."""
+        ex.metrics["longest_nonpreemptible_steps"] = self.kernel.longest_nonpreempt[0]
 
     def on_data_race(self, ex, earlier, later) -> None:
         if not self.config.KCSAN:

@@ -29,6 +29,7 @@ class Kernel:
         self.warned_once: set = set()
         self.might_resched_printed = False   # __might_resched: one report per HZ
         self.tainted = False
+        self.longest_nonpreempt = (0, "", "")  # (steps, task, where it ended)
 
     def alloc_pid(self) -> int:
         self.next_pid += 1
@@ -50,16 +51,24 @@ def kernel() -> Kernel:
 SOURCES: dict[str, str] = {}     # function name -> source file, for WARNING lines
 
 
-def kfunc(source: str):
-    """Decorator for a modelled kernel function; ``source`` names its file in the tree."""
+REGISTRY: dict[str, object] = {}   # function name -> its kfunc wrapper (for patches)
+
+
+def kfunc(source: str, inline: bool = False):
+    """Decorator for a modelled kernel function; ``source`` names its file in the tree.
+    ``inline`` marks an __always_inline function: it does not appear in call traces, as
+    in the kernel's.  The body actually run is ``call.impl``, which a patch may replace.
+    """
     def deco(fn):
         name = fn.__name__
 
         async def framed(args, kw):
+            if inline:
+                return await call.impl(*args, **kw)
             frames = current_task().frames
             frames.append(name)
             try:
-                return await fn(*args, **kw)
+                return await call.impl(*args, **kw)
             finally:
                 frames.pop()
 
@@ -69,10 +78,12 @@ def kfunc(source: str):
             current_execution().track(coro)
             return coro
 
+        call.impl = fn
+        REGISTRY[name] = call
+
         SOURCES[name] = source
         call.kernel_source = source
         call.kernel_name = name
-        call.model_fn = fn
         return call
     return deco
 
@@ -95,6 +106,22 @@ def culprit(trace: list[str], default: str = "") -> str:
         if fn not in PRIMITIVE_FRAMES:
             return fn
     return trace[0] if trace else default
+
+
+def patchable(source: str):
+    """Decorator for a modelled kernel function that is plain code (runs at set-up or has
+    no visible op), so that a patch can replace it by name like a kfunc."""
+    def deco(fn):
+        @functools.wraps(fn)
+        def call(*args, **kw):
+            return call.impl(*args, **kw)
+
+        call.impl = fn
+        call.kernel_source = source
+        SOURCES[fn.__name__] = source
+        REGISTRY[fn.__name__] = call
+        return call
+    return deco
 
 
 def call_trace() -> list[str]:

@@ -74,15 +74,30 @@ def in_atomic(ts: task_struct) -> bool:
 
 # -- preemption -----------------------------------------------------------------------
 
+def _own_steps() -> int:
+    t = current_task()
+    return current_execution().tvc[t.index][t.index]
+
+
 def preempt_disable() -> None:
-    current().preempt_count += PREEMPT_OFFSET
+    ts = current()
+    if ts.preempt_count == 0:
+        ts.nonpreempt_since = _own_steps()
+    ts.preempt_count += PREEMPT_OFFSET
 
 
 def preempt_enable() -> None:
+    """Also measures the section that ends here, in the task's own modelled steps: the
+    longest one is reported with every check (how long a CPU cannot be preempted)."""
     ts = current()
     ts.preempt_count -= PREEMPT_OFFSET
     if ts.preempt_count < 0:
         raise AssertionError(f"preempt_count underflow in {ts.comm}")
+    if ts.preempt_count == 0:
+        n = _own_steps() - ts.nonpreempt_since
+        k = kernel()
+        if n > k.longest_nonpreempt[0]:
+            k.longest_nonpreempt = (n, ts.comm, culprit(call_trace(), ts.comm))
 
 
 def non_block_start() -> None:

@@ -59,6 +59,13 @@ class rwlock_t(_Lock):
     lock_type = "rwlock_t"
 
 
+class raw_rwlock_t(rwlock_t):
+    """Not a kernel type: an rwlock_t that keeps spinning under PREEMPT_RT, which is what
+    "turn mmu_lock into a raw lock" (Sean, 2026-02-11) would need for a reader/writer lock.
+    read_lock()/write_lock() on it always take the spinning path."""
+    lock_type = "raw rwlock_t"
+
+
 def _check_type(lock, expected, api: str) -> None:
     if not isinstance(lock, expected):
         raise TypeError(f"{api}() on {lock.lock_type} {lock.name}: the kernel would not "
@@ -209,8 +216,8 @@ async def rt_write_unlock(lock, label: str) -> None:
 
 # -- the API ---------------------------------------------------------------------------
 
-def _rt() -> bool:
-    return kernel().config.PREEMPT_RT
+def _rt(lock=None) -> bool:
+    return kernel().config.PREEMPT_RT and not isinstance(lock, raw_rwlock_t)
 
 
 async def raw_spin_lock(lock) -> None:
@@ -272,7 +279,7 @@ async def spin_unlock_irq(lock) -> None:
 async def read_lock(lock, irq: bool = False) -> None:
     _check_type(lock, rwlock_t, "read_lock")
     label = f"read_lock{'_irq' if irq else ''}({lock.name})"
-    if _rt():
+    if _rt(lock):
         await rt_read_lock(lock, label)
     else:
         await _raw_read_lock(lock, label, irq)
@@ -281,7 +288,7 @@ async def read_lock(lock, irq: bool = False) -> None:
 async def read_unlock(lock, irq: bool = False) -> None:
     _check_type(lock, rwlock_t, "read_unlock")
     label = f"read_unlock{'_irq' if irq else ''}({lock.name})"
-    if _rt():
+    if _rt(lock):
         await rt_read_unlock(lock, label)
     else:
         await _raw_read_unlock(lock, label, irq)
@@ -290,7 +297,7 @@ async def read_unlock(lock, irq: bool = False) -> None:
 async def write_lock(lock, irq: bool = False) -> None:
     _check_type(lock, rwlock_t, "write_lock")
     label = f"write_lock{'_irq' if irq else ''}({lock.name})"
-    if _rt():
+    if _rt(lock):
         await rt_write_lock(lock, label)
     else:
         await _raw_write_lock(lock, label, irq)
@@ -299,7 +306,7 @@ async def write_lock(lock, irq: bool = False) -> None:
 async def write_unlock(lock, irq: bool = False) -> None:
     _check_type(lock, rwlock_t, "write_unlock")
     label = f"write_unlock{'_irq' if irq else ''}({lock.name})"
-    if _rt():
+    if _rt(lock):
         await rt_write_unlock(lock, label)
     else:
         await _raw_write_unlock(lock, label, irq)
@@ -321,7 +328,3 @@ async def write_unlock_irq(lock) -> None:
     await write_unlock(lock, irq=True)
 
 
-def raw_rwlock_t(name: str) -> raw_spinlock_t:
-    """A raw lock standing in for an rwlock_t converted to raw for a design that needs
-    mmu_lock non-sleeping on RT (no raw rwlock exists: readers become exclusive)."""
-    return raw_spinlock_t(name)

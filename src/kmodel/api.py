@@ -1,0 +1,249 @@
+"""One check, and the matrix: what the command line runs, usable from Python too.
+
+A check builds a kernel (a preset plus config overrides, an arch, patches applied in
+order), instantiates a scenario on it and explores its executions with a strategy.  The
+result carries everything a report needs, including the replay record of each report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+from . import scenarios
+from .engine import Limits, ModelError, Result
+from .engine.strategies import Dpor, Naive, RandomWalk, Replay
+from .linux.config import PRESETS, SYMBOLS, Config
+from .patching import PatchError, applied, build_errors, load
+
+FORMAT_VERSION = 1
+STRATEGIES = {
+    "default": "bounded search (at most 2 preemptions) for a fast first report, then dpor "
+               "to completion",
+    "dpor": "exhaustive: one execution per class of equivalent interleavings",
+    "bounded": "DPOR restricted to at most --preemptions K preemptions (CHESS)",
+    "random": "seeded random walks (--runs N)",
+    "naive": "every interleaving, no reduction (a yardstick for small scenarios)",
+}
+ARCHES = ("x86", "arm64")
+
+
+class BadInput(Exception):
+    """Input the user can fix: one line, exit status 2."""
+
+
+@dataclass
+class CheckSpec:
+    patches: list[str] = field(default_factory=lambda: ["upstream"])
+    preset: str = "rt"
+    config: dict = field(default_factory=dict)      # symbol -> bool
+    arch: str = "x86"
+    scenario: str = "oom-reap"
+    strategy: str = "default"
+    knobs: dict = field(default_factory=dict)
+    preemptions: int = 2
+    runs: int = 200
+    seed: int = 0
+    max_steps: int = 5000
+    max_executions: int | None = None
+    time_limit: float | None = None
+    stop_on_first: bool = False
+
+
+@dataclass
+class CheckResult:
+    spec: CheckSpec
+    config: Config
+    result: Result
+    strategy_used: str
+    build_errors: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        if self.build_errors:
+            return "build-error"
+        return self.result.verdict()
+
+    def replay_record(self, report) -> dict:
+        return {
+            "format": FORMAT_VERSION,
+            "patches": list(self.spec.patches),
+            "preset": self.spec.preset,
+            "config": dict(self.spec.config),
+            "arch": self.spec.arch,
+            "scenario": self.spec.scenario,
+            "knobs": dict(self.spec.knobs),
+            "max_steps": self.spec.max_steps,
+            "schedule": list(report.schedule),
+        }
+
+    def to_dict(self) -> dict:
+        r = self.result
+        return {
+            "patches": list(self.spec.patches),
+            "preset": self.spec.preset,
+            "config": self.config.to_dict(),
+            "arch": self.spec.arch,
+            "scenario": self.spec.scenario,
+            "knobs": dict(self.spec.knobs),
+            "strategy": self.strategy_used,
+            "verdict": self.verdict,
+            "executions": r.executions,
+            "classes": r.classes,
+            "sleep_blocked": r.sleep_blocked,
+            "complete": r.complete,
+            "interrupted": r.interrupted,
+            "elapsed_s": round(r.elapsed_s, 3),
+            "first_report_execution": r.first_report_execution,
+            "metrics": {k: {"min": v[0], "max": v[1]} for k, v in r.metrics.items()},
+            "build_errors": list(self.build_errors),
+            "reports": [dict(rep.to_dict(), replay=self.replay_record(rep))
+                        for rep in r.reports],
+        }
+
+
+def build_config(preset: str, overrides: dict) -> Config:
+    if preset not in PRESETS:
+        raise BadInput(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    cfg = PRESETS[preset]
+    for sym, val in overrides.items():
+        if sym not in SYMBOLS:
+            import difflib
+            close = difflib.get_close_matches(sym, list(SYMBOLS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise BadInput(f"unknown config symbol {sym!r}{hint}; symbols: "
+                           f"{', '.join(SYMBOLS)}")
+        cfg = cfg.set(sym, val)
+    return cfg
+
+
+def _prepare(spec: CheckSpec):
+    if spec.arch not in ARCHES:
+        raise BadInput(f"unknown arch {spec.arch!r}; arches: {', '.join(ARCHES)}")
+    if spec.strategy not in STRATEGIES:
+        raise BadInput(f"unknown strategy {spec.strategy!r}; strategies: "
+                       f"{', '.join(STRATEGIES)}")
+    config = build_config(spec.preset, spec.config)
+    try:
+        sdef = scenarios.resolve(spec.scenario)
+    except KeyError as e:
+        raise BadInput(e.args[0]) from None
+    try:
+        patches = [load(p) for p in list(sdef.aids) + list(spec.patches)]
+    except PatchError as e:
+        raise BadInput(str(e)) from None
+    return config, sdef, patches
+
+
+def _limits(spec: CheckSpec, **over) -> Limits:
+    lim = Limits(max_steps=spec.max_steps, max_executions=spec.max_executions,
+                 time_limit=spec.time_limit, stop_on_first=spec.stop_on_first)
+    for k, v in over.items():
+        setattr(lim, k, v)
+    return lim
+
+
+def run_check(spec: CheckSpec) -> CheckResult:
+    config, sdef, patches = _prepare(spec)
+    errors = build_errors(patches, config)
+    if errors:
+        res = Result(strategy="build", complete=True)
+        from .engine import Report
+        res.reports = [Report("build-error", f"build error: {e.split(': error: ')[1][:90]}",
+                              "make", e.split(":")[0], [], e) for e in errors]
+        return CheckResult(spec, config, res, "build", errors)
+    if not config.MMU_NOTIFIER:
+        raise BadInput("the scenarios run a KVM guest, and CONFIG_KVM selects MMU_NOTIFIER: "
+                       "with MMU_NOTIFIER=n only the build is checked, and it built")
+    fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+    try:
+        with applied(patches):
+            result, used = _explore(spec, fac)
+    except PatchError as e:
+        raise BadInput(str(e)) from None
+    return CheckResult(spec, config, result, used)
+
+
+def _explore(spec: CheckSpec, fac):
+    s = spec.strategy
+    if s == "dpor":
+        return Dpor().explore(fac, _limits(spec)), "dpor"
+    if s == "naive":
+        return Naive().explore(fac, _limits(spec)), "naive"
+    if s == "bounded":
+        return _bounded(spec, fac, spec.preemptions), f"bounded(k={spec.preemptions})"
+    if s == "random":
+        return RandomWalk(spec.runs, spec.seed).explore(fac, _limits(spec)), "random"
+    # default: iterative context bounding finds a report with the fewest preemptions;
+    # without one, dpor decides (exhaustively, within the limits).
+    t0 = time.perf_counter()
+    res = _bounded(spec, fac, min(spec.preemptions, 2), stop_on_first=True)
+    if res.reports:
+        used = res.strategy
+        if not spec.stop_on_first:
+            full = Dpor().explore(fac, _limits(spec, time_limit=_remaining(spec, t0)))
+            full.reports = res.reports + [r for r in full.reports
+                                          if r.key() not in {x.key() for x in res.reports}]
+            full.first_report_execution = res.first_report_execution
+            full.first_report_s = res.first_report_s
+            full.executions += res.executions
+            return full, f"{used}+dpor"
+        return res, used
+    full = Dpor().explore(fac, _limits(spec, time_limit=_remaining(spec, t0)))
+    full.executions += res.executions
+    return full, "dpor"
+
+
+def _remaining(spec: CheckSpec, t0: float):
+    if spec.time_limit is None:
+        return None
+    return max(0.1, spec.time_limit - (time.perf_counter() - t0))
+
+
+def _bounded(spec: CheckSpec, fac, k: int, stop_on_first: bool | None = None) -> Result:
+    """Iterative context bounding: K = 0, 1, ... k; the first bound that reports wins."""
+    total = None
+    for bound in range(k + 1):
+        lim = _limits(spec, stop_on_first=spec.stop_on_first if stop_on_first is None
+                      else stop_on_first)
+        res = Dpor(preemption_bound=bound).explore(fac, lim)
+        if total is not None:
+            res.executions += total.executions
+        total = res
+        if res.reports or res.complete:
+            break
+    return total
+
+
+def replay(record: dict) -> CheckResult:
+    """Re-run one recorded schedule: the same model and schedule give the same report."""
+    if not isinstance(record, dict) or record.get("format") != FORMAT_VERSION:
+        raise BadInput(f"not a kmodel replay record (format {FORMAT_VERSION} expected)")
+    try:
+        spec = CheckSpec(patches=list(record["patches"]), preset=record["preset"],
+                         config=dict(record.get("config", {})), arch=record["arch"],
+                         scenario=record["scenario"], knobs=dict(record.get("knobs", {})),
+                         max_steps=int(record.get("max_steps", 5000)), strategy="dpor")
+        schedule = list(record["schedule"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise BadInput(f"replay record is missing or has a bad field: {e}") from None
+    config, sdef, patches = _prepare(spec)
+    fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+    from .engine import ScheduleError
+    try:
+        with applied(patches):
+            ex = Replay(schedule).run(fac, _limits(spec))
+    except (ScheduleError, ModelError) as e:
+        raise BadInput(f"the schedule does not fit this model: {e}") from None
+    res = Result(strategy="replay", executions=1, complete=False)
+    seen = set()
+    for r in ex.reports:
+        if r.key() not in seen:
+            seen.add(r.key())
+            res.reports.append(r)
+    res.metrics = {k: [v, v] for k, v in ex.metrics.items()}
+    return CheckResult(spec, config, res, "replay")
+
+
+__all__ = ["CheckSpec", "CheckResult", "BadInput", "run_check", "replay", "build_config",
+           "STRATEGIES", "ARCHES", "asdict"]

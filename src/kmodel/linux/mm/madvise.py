@@ -1,0 +1,68 @@
+"""mm/madvise.c and mm/vma.c: madvise(MADV_DONTNEED) and munmap, the blockable
+invalidations a victim's own threads can be running when the OOM reaper comes."""
+
+from __future__ import annotations
+
+from ...engine import WRITE, Op
+from ..kernel.core import kfunc
+from ..kernel.locking.rwsem import down_read, down_write, downgrade_write, up_read
+from . import memory, mmu_notifier as mn
+
+
+@kfunc("mm/madvise.c")
+async def madvise_dontneed(mm, start: int, end: int) -> None:
+    """mm/madvise.c: madvise(MADV_DONTNEED) -> madvise_dontneed_single_vma ->
+    zap_page_range_single, under mmap_read_lock."""
+    await down_read(mm.mmap_lock)
+    vma = mm.find_vma(start)
+    if vma is not None:
+        await memory.zap_page_range_single(vma, max(start, vma.vm_start),
+                                           min(end, vma.vm_end))
+    await up_read(mm.mmap_lock)
+
+
+@kfunc("mm/vma.c")
+async def do_vmi_align_munmap(mm, start: int, end: int) -> None:
+    """mm/vma.c: munmap: detach the VMA under mmap_write_lock, downgrade, then unmap it
+    (notifier start/end, blockable) under the read lock and free the pages."""
+    await down_write(mm.mmap_lock)
+    vma = mm.find_vma(start)
+    if vma is None:
+        from ..kernel.locking.rwsem import up_write
+        await up_write(mm.mmap_lock)
+        return
+    await Op((mm, "vmas"), WRITE, f"vma_iter_clear({vma.name})")
+    mm.vmas.remove(vma)
+    vma.detached = True
+    await downgrade_write(mm.mmap_lock)
+    await vms_complete_munmap_vmas(mm, vma)
+    await up_read(mm.mmap_lock)
+
+
+@kfunc("mm/vma.c")
+async def vms_complete_munmap_vmas(mm, vma) -> None:
+    rng = mn.mmu_notifier_range(mm, vma.vm_start, vma.vm_end, blockable=True)
+    tlb = memory.tlb_gather_mmu(mm)
+    await mn.mmu_notifier_invalidate_range_start(rng)
+    await memory.unmap_page_range(tlb, vma, vma.vm_start, vma.vm_end)
+    await mn.mmu_notifier_invalidate_range_end(rng)
+    await memory.tlb_finish_mmu(tlb)
+
+
+@kfunc("mm/rmap.c")
+async def try_to_unmap_one(vma, addr: int) -> None:
+    """mm/rmap.c: try_to_unmap_one (reclaim, migration): no mmap_lock at all -- the folio
+    lock and the anon_vma lock -- around a blockable invalidation of one page."""
+    rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
+    await mn.mmu_notifier_invalidate_range_start(rng)
+    await Op((vma, "ptes"), WRITE, f"ptep_clear_flush({vma.name} @{addr})")
+    p = vma.ptes.pop(addr, None)
+    await mn.mmu_notifier_invalidate_range_end(rng)
+    if p is not None:
+        await memory.put_page(p)
+
+
+@kfunc("mm/vmscan.c")
+async def shrink_folio_list(vma, addr: int) -> None:
+    """mm/vmscan.c: kswapd reclaiming one page of the VM's memory."""
+    await try_to_unmap_one(vma, addr)

@@ -1,0 +1,178 @@
+"""mm/memory.c, mm/mmu_gather.c, mm/gup.c, mm/page_alloc.c: mapping, unmapping and
+freeing pages, and the faults that GUP takes.
+
+Simplified: a page-table-lock section (reading or changing a VMA's PTEs) is one atomic
+step on that VMA; page-table pages and the TLB itself are not modelled.  Freed pages are
+poisoned: if a secondary MMU still maps a page when it is freed, or installs a mapping of
+a freed page, that is reported as a use-after-free, where it happens.
+"""
+
+from __future__ import annotations
+
+from ...engine import WRITE, Op, Report, current_execution
+from ..kernel.core import call_trace, culprit, kernel, kfunc
+from ..kernel.sched import current, format_call_trace
+from .mm_types import MMF_UNSTABLE, page
+
+
+class mmu_gather:
+    def __init__(self, mm):
+        self.mm = mm
+        self.pages: list[page] = []
+
+
+def alloc_page() -> page:
+    """mm/page_alloc.c: a fresh page, refcount 1 (the caller's reference)."""
+    k = kernel()
+    pfn = getattr(k, "next_pfn", 0x1000)
+    k.next_pfn = pfn + 1
+    p = page(pfn)
+    p.refcount = 1
+    return p
+
+
+async def get_page(p: page) -> None:
+    await Op(p, WRITE, f"get_page(pfn {p.pfn:#x})")
+    p.refcount += 1
+
+
+async def put_page(p: page) -> None:
+    """The last reference frees the page."""
+    await Op(p, WRITE, f"put_page(pfn {p.pfn:#x})")
+    p.refcount -= 1
+    if p.refcount == 0:
+        free_page(p)
+
+
+def free_page(p: page) -> None:
+    """mm/page_alloc.c: __free_pages; with KASAN the page is poisoned.  The check that no
+    secondary MMU still maps it is the model's oracle for "a secondary MMU maps a freed
+    page" (KVM's release/invalidate contract)."""
+    p.freed = True
+    ts = current()
+    p.freed_by = ts.comm
+    if p.spte_users:
+        kvm, gfn = p.spte_users[0]
+        report_uaf(p, f"pfn {p.pfn:#x} freed while {kvm.cname}'s secondary MMU still maps "
+                      f"it at gfn {gfn:#x}", "free")
+
+
+def report_uaf(p: page, what: str, access: str) -> None:
+    k = kernel()
+    ts = current()
+    trace = call_trace()
+    fn = culprit(trace, ts.comm)
+    bar = "=" * 66
+    head = "BUG: KASAN: use-after-free" if k.config.KASAN else "kmodel: use-after-free"
+    lines = [bar, f"{head} in {fn}", f"{access} of pfn {p.pfn:#x} by task {ts.comm}/{ts.pid}",
+             f"kmodel: {what}", ""] + k.banner(ts) + format_call_trace(trace) + [
+        "", f"The buggy address belongs to the physical page pfn {p.pfn:#x}, freed by "
+            f"{p.freed_by}", bar]
+    current_execution().report(Report("use-after-free",
+                                      f"use-after-free: secondary MMU maps a freed page "
+                                      f"({access})", ts.comm, fn, trace, "\n".join(lines)))
+
+
+def tlb_gather_mmu(mm) -> mmu_gather:
+    return mmu_gather(mm)
+
+
+@kfunc("mm/mmu_gather.c")
+async def tlb_finish_mmu(tlb: mmu_gather) -> None:
+    """mm/mmu_gather.c: tlb_finish_mmu: flush the CPU TLB, then free the gathered pages."""
+    pages, tlb.pages = tlb.pages, []
+    for p in pages:
+        await put_page(p)
+
+
+@kfunc("mm/memory.c")
+async def unmap_page_range(tlb: mmu_gather, vma, start: int, end: int) -> int:
+    """mm/memory.c: unmap_page_range: clear the PTEs under the page-table lock and gather
+    the pages for freeing after the TLB flush.  Returns how many pages it unmapped."""
+    await Op((vma, "ptes"), WRITE, f"unmap_page_range({vma.name} [{start}, {end}))")
+    n = 0
+    for addr in sorted(a for a in vma.ptes if start <= a < end):
+        tlb.pages.append(vma.ptes.pop(addr))
+        n += 1
+    return n
+
+
+@kfunc("mm/gup.c")
+async def get_user_pages_unlocked(mm, addr: int, write: bool):
+    """mm/gup.c: get_user_pages_unlocked -> __get_user_pages: take mmap_lock for read,
+    fault the page in if needed, and return it with a reference held (or None)."""
+    from ..kernel.locking.rwsem import down_read, up_read
+    await down_read(mm.mmap_lock)
+    p = await __get_user_pages(mm, addr, write)
+    await up_read(mm.mmap_lock)
+    return p
+
+
+@kfunc("mm/gup.c")
+async def __get_user_pages(mm, addr: int, write: bool):
+    vma = mm.find_vma(addr)
+    if vma is None:
+        return None
+    await Op((vma, "ptes"), WRITE, f"follow_page_pte({vma.name} @{addr})")
+    p = vma.ptes.get(addr)
+    if p is not None and not (write and addr in getattr(vma, "cow", ())):
+        await get_page(p)
+        return p
+    if not await handle_mm_fault(vma, addr, write):
+        return None
+    p = vma.ptes.get(addr)
+    if p is None:
+        return None
+    await get_page(p)
+    return p
+
+
+@kfunc("mm/memory.c")
+async def handle_mm_fault(vma, addr: int, write: bool) -> bool:
+    return await __handle_mm_fault(vma, addr, write)
+
+
+@kfunc("mm/memory.c")
+async def __handle_mm_fault(vma, addr: int, write: bool) -> bool:
+    """mm/memory.c: the anonymous fault and the write-protect (CoW) fault.  A fault on an
+    mm the OOM reaper has started on fails (check_stable_address_space: VM_FAULT_SIGBUS)."""
+    mm = vma.vm_mm
+    if MMF_UNSTABLE in mm.flags:
+        return False
+    if write and addr in getattr(vma, "cow", ()):
+        return await do_wp_page(vma, addr)
+    await Op((vma, "ptes"), WRITE, f"do_anonymous_page({vma.name} @{addr})")
+    if addr not in vma.ptes:
+        vma.ptes[addr] = alloc_page()
+    return True
+
+
+@kfunc("mm/memory.c")
+async def do_wp_page(vma, addr: int) -> bool:
+    """mm/memory.c: do_wp_page -> wp_page_copy: copy the page, and with the mmu_notifier
+    range [addr, addr+1) started replace the PTE; the old page loses the reference."""
+    from . import mmu_notifier as mn
+    rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
+    new = alloc_page()
+    await mn.mmu_notifier_invalidate_range_start(rng)
+    await Op((vma, "ptes"), WRITE, f"wp_page_copy({vma.name} @{addr})")
+    old = vma.ptes.get(addr)
+    vma.ptes[addr] = new
+    vma.cow.discard(addr)
+    await mn.mmu_notifier_invalidate_range_end(rng)
+    if old is not None:
+        await put_page(old)
+    return True
+
+
+@kfunc("mm/memory.c")
+async def zap_page_range_single(vma, start: int, end: int) -> None:
+    """mm/memory.c: zap_page_range_single (madvise(MADV_DONTNEED)): a blockable
+    invalidation around the unmap, then free."""
+    from . import mmu_notifier as mn
+    rng = mn.mmu_notifier_range(vma.vm_mm, start, end, blockable=True, event="CLEAR")
+    tlb = tlb_gather_mmu(vma.vm_mm)
+    await mn.mmu_notifier_invalidate_range_start(rng)
+    await unmap_page_range(tlb, vma, start, end)
+    await mn.mmu_notifier_invalidate_range_end(rng)
+    await tlb_finish_mmu(tlb)

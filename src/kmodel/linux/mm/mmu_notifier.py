@@ -1,0 +1,259 @@
+"""mm/mmu_notifier.c and include/linux/mmu_notifier.h: the classic (hlist) subscribers.
+
+One global SRCU domain (``srcu``) protects every mm's subscription list; each walk of the
+list (start, end, release) is its own read section, so a grace period does not wait for
+an outstanding start..end window.  Non-blockable starts wrap each callback in
+non_block_start()/non_block_end(); a failing non-blockable start undoes the others with
+their range_end (the "undo" loop).  The end walk sees the list as it is at end time.
+
+Simplified: interval-tree subscribers (mmu_interval_notifier) and the
+__mmu_notifier_invalidate_range_start_map lockdep map are not modelled; KVM uses neither.
+"""
+
+from __future__ import annotations
+
+from ...engine import READ, WRITE, Op
+from ..kernel.core import kernel, kfunc
+from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
+from ..kernel.panic import BUG_ON, WARN_ON
+from ..kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu
+from ..kernel.sched import might_sleep, non_block_end, non_block_start
+
+EAGAIN = 11
+
+
+def srcu() -> srcu_struct:
+    """DEFINE_STATIC_SRCU(srcu) in mm/mmu_notifier.c: one domain for every mm."""
+    k = kernel()
+    s = getattr(k, "mmu_notifier_srcu", None)
+    if s is None:
+        s = k.mmu_notifier_srcu = srcu_struct("srcu")
+    return s
+
+
+class mmu_notifier_ops:
+    """The callbacks a subscriber provides (None where it provides none)."""
+
+    def __init__(self, name: str, **callbacks):
+        self.name = name
+        self.release = None
+        self.invalidate_range_start = None
+        self.invalidate_range_end = None
+        self.alloc_notifier = None
+        for k, v in callbacks.items():
+            setattr(self, k, v)
+
+
+class mmu_notifier:
+    def __init__(self, ops: mmu_notifier_ops, owner=None):
+        self.ops = ops
+        self.mm = None
+        self.users = 0
+        self.hashed = False          # !hlist_unhashed(&subscription->hlist)
+        self.owner = owner           # the struct that embeds it (container_of)
+        self.cname = f"{ops.name}"
+
+
+class mmu_notifier_subscriptions:
+    def __init__(self, mm):
+        self.list: list[mmu_notifier] = []     # hlist, newest first
+        self.lock = spinlock_t(f"&{mm.cname}->notifier_subscriptions->lock")
+        self.cname = f"{mm.cname}->notifier_subscriptions"
+
+
+class mmu_notifier_range:
+    def __init__(self, mm, start: int, end: int, blockable: bool, event: str = "UNMAP"):
+        self.mm = mm
+        self.start = start
+        self.end = end
+        self.blockable = blockable
+        self.event = event
+
+
+def mmu_notifier_range_blockable(rng: mmu_notifier_range) -> bool:
+    return rng.blockable
+
+
+def mm_has_notifiers(mm) -> bool:
+    return mm.notifier_subscriptions is not None and kernel().config.MMU_NOTIFIER
+
+
+def register_at_setup(sub: mmu_notifier, mm) -> None:
+    """mmu_notifier_register() as done before the run starts (KVM_CREATE_VM): mmgrab,
+    users = 1, hlist_add_head_rcu.  Not explored: it precedes every scenario."""
+    if mm.notifier_subscriptions is None:
+        mm.notifier_subscriptions = mmu_notifier_subscriptions(mm)
+    mm.mm_count += 1
+    sub.mm = mm
+    sub.users = 1
+    sub.hashed = True
+    mm.notifier_subscriptions.list.insert(0, sub)
+
+
+async def hlist_empty(subs: mmu_notifier_subscriptions) -> bool:
+    await Op(subs, READ, f"hlist_empty({subs.cname}->list)")
+    return not subs.list
+
+
+async def _walk(subs: mmu_notifier_subscriptions, what: str) -> list[mmu_notifier]:
+    """hlist_for_each_entry_srcu: the walk sees the list as it is when it reads it."""
+    await Op(subs, READ, f"hlist_for_each_entry_srcu({subs.cname}) [{what}]")
+    return list(subs.list)
+
+
+# -- invalidation ----------------------------------------------------------------------
+
+@kfunc("include/linux/mmu_notifier.h")
+async def mmu_notifier_invalidate_range_start(rng: mmu_notifier_range) -> None:
+    """mmu_notifier.h: the blockable form: might_sleep(), then the walk; its return value
+    is ignored."""
+    might_sleep("include/linux/mmu_notifier.h", 459)
+    if mm_has_notifiers(rng.mm):
+        rng.blockable = True
+        await __mmu_notifier_invalidate_range_start(rng)
+
+
+@kfunc("include/linux/mmu_notifier.h")
+async def mmu_notifier_invalidate_range_start_nonblock(rng: mmu_notifier_range) -> int:
+    """mmu_notifier.h: "mainly intended for OOM": no might_sleep, BLOCKABLE cleared; on a
+    non-zero return the caller must not touch the PTEs and must not call range_end."""
+    ret = 0
+    if mm_has_notifiers(rng.mm):
+        rng.blockable = False
+        ret = await __mmu_notifier_invalidate_range_start(rng)
+    return ret
+
+
+@kfunc("include/linux/mmu_notifier.h")
+async def mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
+    if mmu_notifier_range_blockable(rng):
+        might_sleep("include/linux/mmu_notifier.h", 480)
+    if mm_has_notifiers(rng.mm):
+        await __mmu_notifier_invalidate_range_end(rng)
+
+
+@kfunc("mm/mmu_notifier.c")
+async def __mmu_notifier_invalidate_range_start(rng: mmu_notifier_range) -> int:
+    subs = rng.mm.notifier_subscriptions
+    if not await hlist_empty(subs):
+        return await mn_hlist_invalidate_range_start(subs, rng)
+    return 0
+
+
+@kfunc("mm/mmu_notifier.c")
+async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
+    ret = 0
+    idx = await srcu_read_lock(srcu())
+    for sub in await _walk(subs, "invalidate_range_start"):
+        if sub.ops.invalidate_range_start is None:
+            continue
+        if not mmu_notifier_range_blockable(rng):
+            non_block_start()
+        _ret = await sub.ops.invalidate_range_start(sub, rng)
+        if not mmu_notifier_range_blockable(rng):
+            non_block_end()
+        if _ret:
+            WARN_ON(_ret != -EAGAIN or mmu_notifier_range_blockable(rng),
+                    "_ret != -EAGAIN || mmu_notifier_range_blockable(range)")
+            WARN_ON(sub.ops.invalidate_range_end is not None,
+                    "ops->invalidate_range_end")
+            ret = _ret
+    if ret:
+        # Undo: every subscriber whose start succeeded gets its end (not in non_block).
+        for sub in await _walk(subs, "undo"):
+            if sub.ops.invalidate_range_end is None:
+                continue
+            await sub.ops.invalidate_range_end(sub, rng)
+    await srcu_read_unlock(srcu(), idx)
+    return ret
+
+
+@kfunc("mm/mmu_notifier.c")
+async def __mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
+    subs = rng.mm.notifier_subscriptions
+    if not await hlist_empty(subs):
+        await mn_hlist_invalidate_end(subs, rng)
+
+
+@kfunc("mm/mmu_notifier.c")
+async def mn_hlist_invalidate_end(subs, rng: mmu_notifier_range) -> None:
+    idx = await srcu_read_lock(srcu())
+    for sub in await _walk(subs, "invalidate_range_end"):
+        if sub.ops.invalidate_range_end is None:
+            continue
+        if not mmu_notifier_range_blockable(rng):
+            non_block_start()
+        await sub.ops.invalidate_range_end(sub, rng)
+        if not mmu_notifier_range_blockable(rng):
+            non_block_end()
+    await srcu_read_unlock(srcu(), idx)
+
+
+# -- release and unregister ------------------------------------------------------------
+
+@kfunc("include/linux/mmu_notifier.h")
+async def mmu_notifier_release(mm) -> None:
+    if mm_has_notifiers(mm):
+        await __mmu_notifier_release(mm)
+
+
+@kfunc("mm/mmu_notifier.c")
+async def __mmu_notifier_release(mm) -> None:
+    subs = mm.notifier_subscriptions
+    if not await hlist_empty(subs):
+        await mn_hlist_release(subs, mm)
+
+
+@kfunc("mm/mmu_notifier.c")
+async def mn_hlist_release(subs, mm) -> None:
+    """mmu_notifier.c: mn_hlist_release: every ->release under SRCU, then empty the list,
+    then synchronize_srcu() so that exit_mmap frees no page while a ->release (even one
+    from a concurrent unregister) still runs."""
+    idx = await srcu_read_lock(srcu())
+    for sub in await _walk(subs, "release"):
+        if sub.ops.release is not None:
+            await sub.ops.release(sub, mm)
+    await spin_lock(subs.lock)
+    await Op(subs, WRITE, "hlist_del_init_rcu(every subscription)")
+    for sub in subs.list:
+        sub.hashed = False
+    subs.list.clear()
+    await spin_unlock(subs.lock)
+    await srcu_read_unlock(srcu(), idx)
+    await synchronize_srcu(srcu())
+
+
+@kfunc("mm/mmu_notifier.c")
+async def mmu_notifier_unregister(sub: mmu_notifier, mm) -> None:
+    """mmu_notifier.c: mmu_notifier_unregister: ->release under SRCU if still hashed,
+    unhash, then always synchronize_srcu() and mmdrop()."""
+    BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
+    await Op(mm.notifier_subscriptions, READ, "hlist_unhashed(&subscription->hlist)")
+    if sub.hashed:
+        idx = await srcu_read_lock(srcu())
+        if sub.ops.release is not None:
+            await sub.ops.release(sub, mm)
+        await srcu_read_unlock(srcu(), idx)
+        subs = mm.notifier_subscriptions
+        await spin_lock(subs.lock)
+        await hlist_del_init_rcu(subs, sub)
+        await spin_unlock(subs.lock)
+    await synchronize_srcu(srcu())
+    mmdrop(mm)
+
+
+async def hlist_del_init_rcu(subs: mmu_notifier_subscriptions, sub: mmu_notifier) -> None:
+    await Op(subs, WRITE, f"hlist_del_init_rcu({sub.cname})")
+    if sub in subs.list:
+        subs.list.remove(sub)
+    sub.hashed = False
+
+
+def mmgrab(mm) -> None:
+    mm.mm_count += 1
+
+
+def mmdrop(mm) -> None:
+    mm.mm_count -= 1
+    if mm.mm_count == 0:
+        mm.freed = True

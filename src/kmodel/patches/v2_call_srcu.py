@@ -1,0 +1,117 @@
+"""[PATCH v2 1/1] mm/mmu_notifier: Add async OOM cleanup via call_srcu() -- shaikh.kamal,
+2026-04-29 (resent 2026-04-30).  __oom_reap_task_mm() first calls
+mmu_notifier_oom_enter(): subscribers with ->after_oom_unregister are unhashed and
+released under srcu; each then gets a GFP_ATOMIC callback queued with call_srcu() that
+runs ->after_oom_unregister and mmdrop() after a grace period (a failed allocation skips
+it).  mmu_notifier_barrier() is srcu_barrier().  kvm_destroy_vm() sees the unhashed
+subscription and waits with mmu_notifier_barrier() instead of unregistering.  The header
+declares mmu_notifier_oom_enter() only with CONFIG_MMU_NOTIFIER, without a stub (the
+kernel test robot, 2026-05-03).
+"""
+
+from kmodel.linux.kernel.core import kfunc
+from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
+from kmodel.linux.kernel.panic import WARN_ON, WARN_ON_ONCE
+from kmodel.linux.kernel.rcu.srcu import call_srcu, srcu_barrier
+from kmodel.linux.mm import memory, mmu_notifier as mn, oom_kill
+from kmodel.linux.mm.mm_types import MMF_UNSTABLE, VM_HUGETLB, VM_PFNMAP, VM_SHARED
+from kmodel.linux.mm.slab import GFP_ATOMIC, kfree, kmalloc
+from kmodel.linux.virt.kvm import kvm_main
+from kmodel.patches import _oom_hooks
+from kmodel.engine import READ, WRITE, Op
+from kmodel.patching import Patch
+
+patch = Patch(
+    name="v2-call-srcu",
+    title="mm/mmu_notifier: Add async OOM cleanup via call_srcu()",
+    author="shaikh.kamal", date="2026-04-29",
+    summary="mmu_notifier_oom_enter() from __oom_reap_task_mm; after_oom_unregister via "
+            "call_srcu(); kvm_destroy_vm waits with srcu_barrier().",
+)
+
+
+@kfunc("mm/mmu_notifier.c")
+async def mmu_notifier_oom_callback_fn(cb):
+    await cb.subscription.ops.after_oom_unregister(cb.subscription, cb.mm)
+    WARN_ON_ONCE(cb.mm.mm_count <= 0, "atomic_read(&cb->mm->mm_count) <= 0")
+    mn.mmdrop(cb.mm)
+    kfree(cb)
+
+
+@patch.new_function("mm/mmu_notifier.c", config="MMU_NOTIFIER", stub=False)
+async def mmu_notifier_oom_enter(mm):
+    subs = mm.notifier_subscriptions
+    if subs is None:
+        return
+    oom_list = []
+    idx = await mn.srcu_read_lock(mn.srcu())
+    await spin_lock(subs.lock)
+    for sub in await mn._walk(subs, "oom_enter"):
+        if getattr(sub.ops, "after_oom_unregister", None) is None:
+            continue
+        if WARN_ON(sub.ops.alloc_notifier is not None, "subscription->ops->alloc_notifier"):
+            continue
+        await mn.hlist_del_init_rcu(subs, sub)
+        oom_list.append(sub)
+    await spin_unlock(subs.lock)
+    for sub in oom_list:
+        if sub.ops.release is not None:
+            await sub.ops.release(sub, mm)
+    await mn.srcu_read_unlock(mn.srcu(), idx)
+    for sub in oom_list:
+        cb = await kmalloc("struct mmu_notifier_oom_callback", GFP_ATOMIC)
+        if cb is None:
+            continue                     # "cleanup will eventually happen via unregister"
+        cb.subscription, cb.mm = sub, mm
+        mn.mmgrab(mm)
+        await call_srcu(mn.srcu(), mmu_notifier_oom_callback_fn, cb,
+                        "mmu_notifier_oom_callback_fn")
+
+
+@patch.new_function("mm/mmu_notifier.c", config="MMU_NOTIFIER", stub=False)
+async def mmu_notifier_barrier():
+    await srcu_barrier(mn.srcu())
+
+
+@patch.override("__oom_reap_task_mm")
+async def __oom_reap_task_mm(mm):
+    ret = True
+    await mmu_notifier_oom_enter(mm)     # "Notify MMU notifiers about the OOM event"
+    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
+    mm.flags.add(MMF_UNSTABLE)
+    for vma in list(reversed(mm.vmas)):
+        if vma.vm_flags & {VM_HUGETLB, VM_PFNMAP}:
+            continue
+        if vma.is_anonymous() or VM_SHARED not in vma.vm_flags:
+            rng = mn.mmu_notifier_range(mm, vma.vm_start, vma.vm_end, blockable=False)
+            tlb = memory.tlb_gather_mmu(mm)
+            if await mn.mmu_notifier_invalidate_range_start_nonblock(rng):
+                await memory.tlb_finish_mmu(tlb)
+                ret = False
+                continue
+            oom_kill.reaper_state().reaped_pages += await memory.unmap_page_range(
+                tlb, vma, rng.start, rng.end)
+            await mn.mmu_notifier_invalidate_range_end(rng)
+            await memory.tlb_finish_mmu(tlb)
+    return ret
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def kvm_mmu_notifier_after_oom_unregister(sub, mm):
+    await _oom_hooks.kvm_fixup_counts(kvm_main.mmu_notifier_to_kvm(sub))
+
+
+patch.set(kvm_main.kvm_mmu_notifier_ops, "after_oom_unregister",
+          kvm_mmu_notifier_after_oom_unregister)
+
+
+@patch.override("kvm_destroy_vm")
+async def kvm_destroy_vm(kvm):
+    await Op(kvm.mm.notifier_subscriptions, READ, "hlist_unhashed(&kvm->mmu_notifier.hlist)")
+    if not kvm.mmu_notifier.hashed:
+        await mmu_notifier_barrier()      # "Subscription removed by OOM"
+        mn.mmdrop(kvm.mm)
+    else:
+        await mn.mmu_notifier_unregister(kvm.mmu_notifier, kvm.mm)
+    await _oom_hooks.kvm_fixup_counts(kvm)
+    await _oom_hooks.kvm_destroy_vm_tail(kvm)

@@ -1,0 +1,228 @@
+"""Designs as patches over the model.
+
+A patch file creates ``patch = Patch(...)`` with the design's title, author and date in the
+thread, then overrides modelled kernel functions by name, adds new ones, and sets fields
+of model objects (an ops table entry, a lock type made in kvm_create_vm).  Patches are
+applied for the duration of one check and undone afterwards; they compose in the order
+given.
+
+    from kmodel.patching import Patch
+    patch = Patch(name="my-design", title="...", author="...", date="2026-05-01")
+
+    @patch.override("kvm_mmu_notifier_invalidate_range_start")
+    async def kvm_mmu_notifier_invalidate_range_start(sub, range_):
+        ...
+
+A new function that the design declares in a header only under a Kconfig symbol is
+declared with ``@patch.new(source, config="MMU_NOTIFIER", stub=False)``; calling it from a
+file that is built without that symbol is a build error, found before any exploration.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .linux.kernel.core import REGISTRY, kfunc
+
+
+class PatchError(Exception):
+    """A patch that cannot be loaded or applied: one line for the user."""
+
+
+@dataclass
+class Declared:
+    name: str
+    source: str
+    config: str | None
+    stub: bool
+    fn: object = None
+
+
+@dataclass
+class Patch:
+    name: str
+    title: str
+    author: str = ""
+    date: str = ""
+    summary: str = ""
+    origin: str = ""
+    overrides: dict = field(default_factory=dict)     # name -> new impl
+    new: dict = field(default_factory=dict)           # name -> Declared
+    fields: list = field(default_factory=list)        # (object, attribute, value)
+    extra: dict = field(default_factory=dict)         # design-specific switches
+
+    def override(self, name: str):
+        def deco(fn):
+            self.overrides[name] = fn
+            return fn
+        return deco
+
+    def new_function(self, source: str, config: str | None = None, stub: bool = True,
+                     inline: bool = False):
+        """Declare and define a function the design adds (``patch.new``)."""
+        def deco(fn):
+            wrapped = kfunc(source, inline=inline)(fn)
+            self.new[fn.__name__] = Declared(fn.__name__, source, config, stub, fn)
+            return wrapped
+        return deco
+
+    new_ = new_function
+
+    def set(self, obj, attr: str, value) -> None:
+        self.fields.append((obj, attr, value))
+
+    def describe(self) -> str:
+        who = ", ".join(x for x in (self.author, self.date) if x)
+        return f"{self.name}: {self.title}" + (f" ({who})" if who else "")
+
+
+# Files compiled only when a symbol is set (KVM selects MMU_NOTIFIER).
+CONDITIONAL_SOURCES = {
+    "mm/mmu_notifier.c": "MMU_NOTIFIER",
+    "virt/kvm/": "MMU_NOTIFIER",
+    "arch/x86/kvm/": "MMU_NOTIFIER",
+    "arch/arm64/kvm/": "MMU_NOTIFIER",
+}
+
+
+def _source_config(source: str) -> str | None:
+    for prefix, sym in CONDITIONAL_SOURCES.items():
+        if source.startswith(prefix):
+            return sym
+    return None
+
+
+def _names(code: types.CodeType) -> set[str]:
+    out = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            out |= _names(c)
+    return out
+
+
+def build_errors(patches: list[Patch], config) -> list[str]:
+    """Calls from built files to functions that have no declaration in this config: the
+    compiler's "implicit declaration of function" errors."""
+    declared = {}
+    for p in patches:
+        declared.update(p.new)
+    errors = []
+    for p in patches:
+        for name, fn, source in \
+                [(n, f, getattr(REGISTRY.get(n), "kernel_source", "?"))
+                 for n, f in p.overrides.items()] + \
+                [(d.name, d.fn, d.source) for d in p.new.values()]:
+            src_cfg = _source_config(source)
+            if src_cfg and not getattr(config, src_cfg):
+                continue                   # this file is not built in this config
+            for callee in sorted(_names(fn.__code__)):
+                d = declared.get(callee)
+                if d is None or d.config is None or getattr(config, d.config) or d.stub:
+                    continue
+                line = fn.__code__.co_firstlineno
+                errors.append(f"{source}:{line}: error: implicit declaration of function "
+                              f"'{callee}' [-Werror=implicit-function-declaration] "
+                              f"({p.name}: {callee} is declared only with "
+                              f"CONFIG_{d.config}=y and has no stub)")
+    return errors
+
+
+class applied:
+    """Context manager: the patches' overrides and fields in force, undone on exit."""
+
+    def __init__(self, patches: list[Patch]):
+        self.patches = patches
+        self._undo: list = []
+
+    def __enter__(self):
+        try:
+            for p in self.patches:
+                for name, fn in p.overrides.items():
+                    target = REGISTRY.get(name)
+                    if target is None:
+                        where = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+                        raise PatchError(f"{where}: patch {p.name} overrides {name}, which "
+                                         "is not a modelled kernel function")
+                    self._undo.append((target, "impl", target.impl))
+                    target.impl = fn
+                for obj, attr, value in p.fields:
+                    self._undo.append((obj, attr, getattr(obj, attr, _MISSING)))
+                    setattr(obj, attr, value)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for obj, attr, old in reversed(self._undo):
+            if old is _MISSING:
+                delattr(obj, attr)
+            else:
+                setattr(obj, attr, old)
+        self._undo.clear()
+        return False
+
+
+_MISSING = object()
+
+BUILTIN_DIR = Path(__file__).parent / "patches"
+
+
+def builtin_names() -> list[str]:
+    from .patches import ORDER
+    return list(ORDER)
+
+
+def load(name_or_path: str) -> Patch:
+    """A built-in design by name, or a user's patch file by path."""
+    from .patches import AIDS, ORDER
+    known = {**ORDER, **AIDS}
+    if name_or_path in known:
+        mod = importlib.import_module(f"kmodel.patches.{known[name_or_path]}")
+        return mod.patch
+    path = Path(name_or_path)
+    if not path.suffix == ".py" or not path.exists():
+        close = _close_match(name_or_path, list(known))
+        hint = f" (did you mean {close}?)" if close else ""
+        raise PatchError(f"unknown design {name_or_path!r}{hint}; built-in designs: "
+                         f"{', '.join(known)}; or give the path of a patch file")
+    modname = f"kmodel_user_patch_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        sys.modules[modname] = mod
+        spec.loader.exec_module(mod)
+    except Exception as e:                     # a user's file: report, never a traceback
+        tb = e.__traceback__
+        line = "?"
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        raise PatchError(f"{path}:{line}: patch file failed to load: "
+                         f"{type(e).__name__}: {e}") from None
+    patch = getattr(mod, "patch", None)
+    if not isinstance(patch, Patch):
+        raise PatchError(f"{path}: a patch file must define `patch = Patch(...)`")
+    for name, fn in patch.overrides.items():
+        if name not in REGISTRY:
+            raise PatchError(f"{path}:{fn.__code__.co_firstlineno}: patch overrides {name}, "
+                             f"which is not a modelled kernel function"
+                             + _hint(name, list(REGISTRY)))
+    return patch
+
+
+def _hint(name: str, choices: list[str]) -> str:
+    close = _close_match(name, choices)
+    return f" (did you mean {close}?)" if close else ""
+
+
+def _close_match(name: str, choices: list[str]) -> str | None:
+    import difflib
+    m = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return m[0] if m else None

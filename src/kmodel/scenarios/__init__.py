@@ -1,0 +1,76 @@
+"""Built-in scenarios: named compositions of activities, with their knobs.
+
+A scenario on the command line is either one of these names or a comma-separated list of
+activities ("oom,memslot,vcpu").  ``aids`` are patches a scenario needs to force what the
+thread's authors forced by hand (Sean's non-blockable hack).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .vm import ACTIVITIES, VmScenario
+
+
+@dataclass(frozen=True)
+class ScenarioDef:
+    name: str
+    activities: tuple[str, ...]
+    summary: str
+    knobs: dict = field(default_factory=dict)
+    aids: tuple[str, ...] = ()
+
+
+SCENARIOS = {s.name: s for s in [
+    ScenarioDef("oom-reap", ("oom", "vcpu"),
+                "OOM kill of the VM process; the oom_reaper reaps guest memory while a vCPU "
+                "runs"),
+    ScenarioDef("oom-reap-nomemslot", ("oom",),
+                "OOM kill where the reaped VMAs hit no memslot (guest memory is shared "
+                "memory, which the reaper skips)", {"reap_hits_memslot": False}),
+    ScenarioDef("cow-fault-hack", ("vcpu-cow",),
+                "a vCPU's CoW fault with Sean's hack forcing KVM's invalidation "
+                "non-blockable (2026-02-11)", aids=("sean-nonblock-hack",)),
+    ScenarioDef("memslot-vs-madvise", ("memslot", "madvise"),
+                "deleting a memslot while madvise(MADV_DONTNEED) invalidates its memory"),
+    ScenarioDef("oom-vs-memslot", ("oom", "memslot"),
+                "OOM kill and reap while the victim's ioctl thread deletes a memslot",
+                {"heap": False}),
+    ScenarioDef("oom-vs-madvise", ("oom", "madvise"),
+                "OOM reap concurrent with a blockable invalidation from the victim"),
+    ScenarioDef("oom-vs-vcpu-madvise", ("oom", "vcpu", "madvise"),
+                "OOM reap while a vCPU faults and madvise invalidates"),
+    ScenarioDef("oom-exit", ("oom", "exit", "vcpu"),
+                "OOM kill; the victim exits (exit_mmap, kvm_destroy_vm) while the reaper "
+                "runs"),
+    ScenarioDef("mrelease", ("mrelease", "vcpu"),
+                "lmkd kills the VM and reaps it with process_mrelease()"),
+    ScenarioDef("reclaim", ("reclaim", "vcpu"),
+                "kswapd reclaims guest memory while a vCPU faults (no OOM)"),
+    ScenarioDef("other-mm", ("other-mm",),
+                "OOM kill of a process with no mmu notifiers"),
+]}
+
+
+def resolve(spec: str) -> ScenarioDef:
+    """A built-in name, or activities joined by commas."""
+    if spec in SCENARIOS:
+        return SCENARIOS[spec]
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    bad = [p for p in parts if p not in ACTIVITIES]
+    if not parts or bad:
+        import difflib
+        what = bad[0] if bad else spec
+        close = difflib.get_close_matches(what, list(SCENARIOS) + list(ACTIVITIES), n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise KeyError(f"unknown scenario or activity {what!r}{hint}; scenarios: "
+                       f"{', '.join(SCENARIOS)}; activities: {', '.join(ACTIVITIES)}")
+    return ScenarioDef(spec, tuple(parts), "activities: " + ", ".join(parts))
+
+
+def factory(sdef: ScenarioDef, config, arch: str, knobs: dict | None = None):
+    merged = {**sdef.knobs, **(knobs or {})}
+    return lambda: VmScenario(config, arch, list(sdef.activities), merged)
+
+
+__all__ = ["SCENARIOS", "ACTIVITIES", "ScenarioDef", "resolve", "factory", "VmScenario"]

@@ -1,0 +1,82 @@
+"""What must hold when a run ends, named and listed in one place.
+
+The kernel's own detectors (might_resched, lockdep, WARN_ON/KVM_BUG_ON, the hung-task and
+soft-lockup watchdogs, KASAN's view of freed pages, KCSAN) report during the run.  These
+are the model's own end-of-run checks, for consequences the kernel would only show later
+(a hang the next time a memslot changes, a guest that can never fault a page in); each
+report says it comes from the model.
+"""
+
+from __future__ import annotations
+
+from ..engine import Report
+from ..linux.virt.kvm.kvm_host import INVALID_GPA
+
+
+def counters_balanced(sc, ex) -> None:
+    """With every task quiescent and the VM alive, no invalidation is in flight: both
+    mn_active_invalidate_count and mmu_invalidate_in_progress are back to zero."""
+    kvm = getattr(sc, "kvm", None)
+    if kvm is None or getattr(kvm, "destroyed", False) or ex.outcome != "done":
+        return
+    count, inprog = kvm.mn_active_invalidate_count, kvm.mmu_invalidate_in_progress
+    if count == 0 and inprog == 0:
+        return
+    lines = ["kmodel invariant violated: counters-balanced",
+             f"  at quiescence kvm->mn_active_invalidate_count = {count}, "
+             f"kvm->mmu_invalidate_in_progress = {inprog}",
+             "  every start must have had exactly one end."]
+    if count:
+        lines.append("  consequence: the next KVM_SET_USER_MEMORY_REGION waits in "
+                     "kvm_swap_active_memslots forever (TASK_UNINTERRUPTIBLE).")
+    if inprog > 0:
+        lines.append("  consequence: vCPU faults in the invalidated range retry forever "
+                     "(x86: mmu_invalidate_retry_gfn; arm64: every fault).")
+    if inprog < 0:
+        lines.append("  mmu_invalidate_in_progress underflowed.")
+    title = ("kmodel invariant: mmu_invalidate_in_progress "
+             + ("underflowed" if inprog < 0 else "left raised" if inprog else "balanced")
+             + (", mn_active_invalidate_count left raised" if count else ""))
+    ex.report(Report("invariant", title, "-", "kvm_mmu_notifier_invalidate_range_end", [],
+                     "\n".join(lines)))
+
+
+def vcpu_can_progress(sc, ex) -> None:
+    """A vCPU that gave up retrying a fault could never have succeeded: the invalidation
+    that made it retry is still in progress at the end (the VM would hang)."""
+    kvm = getattr(sc, "kvm", None)
+    if kvm is None or ex.outcome != "done":
+        return
+    for vcpu in getattr(sc, "vcpus", []):
+        gfn = vcpu.stuck_gfn
+        if gfn is None or not kvm.mmu_invalidate_in_progress:
+            continue
+        if sc.arch == "x86" and kvm.mmu_invalidate_range_start != INVALID_GPA and not (
+                kvm.mmu_invalidate_range_start <= gfn < kvm.mmu_invalidate_range_end):
+            continue
+        name = f"qemu-vcpu{vcpu.vcpu_id}"
+        text = (f"kmodel: livelock: {name} can never fault in gfn {gfn:#x}: "
+                f"mmu_invalidate_in_progress = {kvm.mmu_invalidate_in_progress} and no "
+                f"invalidation end can come; the vCPU re-enters the guest and faults "
+                f"forever ({vcpu.retries} retries seen)")
+        fn = "mmu_invalidate_retry_gfn" if sc.arch == "x86" else "mmu_invalidate_retry"
+        ex.report(Report("livelock", f"livelock: vCPU fault retries forever in {fn}",
+                         name, fn, [fn], text))
+
+
+def no_spte_maps_freed_page(sc, ex) -> None:
+    """No secondary-MMU entry points at a freed page when the run ends."""
+    kvm = getattr(sc, "kvm", None)
+    if kvm is None:
+        return
+    for gfn, page in sorted(kvm.arch.sptes.items()):
+        if page.freed:
+            ex.report(Report("use-after-free",
+                             "use-after-free: secondary MMU maps a freed page (end)", "-",
+                             "no_spte_maps_freed_page", [],
+                             f"kmodel: at the end gfn {gfn:#x} still maps pfn {page.pfn:#x},"
+                             f" freed by {page.freed_by}"))
+            return
+
+
+PROPERTIES = [counters_balanced, vcpu_can_progress, no_spte_maps_freed_page]
