@@ -23,7 +23,7 @@ from ..ops import LOCAL, co_enabled, conflict
 
 class _Node:
     __slots__ = ("enabled", "pending", "backtrack", "done", "sleep", "taken", "choice_todo",
-                 "prev", "preemptions")
+                 "prev", "preemptions", "hints")
 
     def __init__(self, enabled, pending, sleep, prev, preemptions):
         self.enabled: list[str] = enabled
@@ -35,6 +35,7 @@ class _Node:
         self.choice_todo: list[tuple] = []
         self.prev: str | None = prev          # the task that ran the step before
         self.preemptions = preemptions        # preemptions on the path up to this node
+        self.hints: dict = {}                 # backtrack entry -> the steps that follow it
 
 
 class Dpor:
@@ -46,6 +47,7 @@ class Dpor:
         self.replay_len = 0
         self.child_sleep: dict = {}
         self.pruned_by_bound = False
+        self.guide: list[str] = []            # steps to follow after a backtrack point
 
     # -- Decider -------------------------------------------------------------------
 
@@ -70,11 +72,16 @@ class Dpor:
         awake = [t for t in enabled if t.name not in node.sleep]
         if not awake:
             return None
-        chosen = awake[0]
-        for t in awake:            # run on without a preemption where possible
-            if t.name == prev:
-                chosen = t
-                break
+        chosen = None
+        while self.guide and chosen is None:   # follow the race being reversed
+            want = self.guide.pop(0)
+            chosen = next((t for t in awake if t.name == want), None)
+        if chosen is None:
+            chosen = awake[0]
+            for t in awake:        # run on without a preemption where possible
+                if t.name == prev:
+                    chosen = t
+                    break
         node.backtrack.append(chosen.name)
         node.taken = (chosen.name, ())
         return chosen, ()
@@ -134,11 +141,49 @@ class Dpor:
         if len(qvc) > tj and qvc[tj] >= ex.ev_local[j]:
             return False            # j happens-before q's next op: no race
         node = self.path[j]
-        targets = [q.name] if q.name in node.enabled else node.enabled
-        for name in targets:
-            if name not in node.backtrack:
+        initials, seq = self._initials(ex, j, q)
+        if any(name in node.backtrack for name in initials):
+            return True
+        for name in initials:
+            if name in node.enabled:
                 node.backtrack.append(name)
+                rest = list(seq)
+                rest.remove(name)
+                node.hints[name] = rest
+                return True
+        # No initial of v can run before event j (the op waits for what j does, as a
+        # blocked wait or a spawn does): the race cannot be reversed.
         return True
+
+    def _initials(self, ex: Execution, j: int, q: Task) -> tuple[list[str], list[str]]:
+        """Source sets (Abdulla et al., POPL 2014): the tasks that can start
+        v = notdep(j).q -- the events after j that do not happen-after it, then q's next
+        op -- i.e. whose first event in v has no happens-before predecessor in v."""
+        tj, lj = ex.ev_task[j], ex.ev_local[j]
+        ev_task, ev_vc, ev_local = ex.ev_task, ex.ev_vc, ex.ev_local
+        v = [k for k in range(j + 1, len(ev_task))
+             if not (len(ev_vc[k]) > tj and ev_vc[k][tj] >= lj)]
+        initials: list[str] = []
+        seen: set[int] = set()
+        for pos, k in enumerate(v):
+            t = ev_task[k]
+            if t in seen:
+                continue
+            seen.add(t)
+            vc = ev_vc[k]
+            if not any(len(vc) > ev_task[m] and vc[ev_task[m]] >= ev_local[m]
+                       for m in v[:pos] if ev_task[m] != t):
+                initials.append(ex.tasks[t].name)
+        if q.index not in seen:
+            qvc = ex.tvc[q.index]
+            if not any(len(qvc) > ev_task[m] and qvc[ev_task[m]] >= ev_local[m]
+                       for m in v if ev_task[m] != q.index):
+                initials.insert(0, q.name)
+        elif q.name in initials:
+            initials.remove(q.name)
+            initials.insert(0, q.name)
+        seq = [ex.tasks[ev_task[k]].name for k in v] + [q.name]
+        return initials, seq
 
     # -- search --------------------------------------------------------------------
 
@@ -154,6 +199,7 @@ class Dpor:
             name = node.taken[0]
             if node.choice_todo:
                 node.taken = (name, node.choice_todo.pop())
+                self.guide = []
                 self.replay_len = len(self.path) - 1
                 return True
             node.done[name] = node.pending[name]
@@ -165,6 +211,7 @@ class Dpor:
                     self.pruned_by_bound = True
                     continue
                 node.taken = (cand, ())
+                self.guide = list(node.hints.get(cand, ()))
                 self.replay_len = len(self.path) - 1
                 return True
             self.path.pop()

@@ -3,8 +3,10 @@ never run again.
 
 When no task can make progress, each stuck task is classified as the kernel would see it:
 asleep in TASK_UNINTERRUPTIBLE (not killable, not idle) -> khungtaskd's "blocked for more
-than 120 seconds"; spinning on a lock -> the soft-lockup watchdog; anything else (an RT
-lock waiter, an idle or interruptible sleeper) -> a plain deadlock report.
+than 120 seconds"; spinning on a lock -> the soft-lockup watchdog; an idle or
+interruptible sleeper -> nothing (the kernel does not report those); anything else (an
+RT lock waiter, TASK_RTLOCK_WAIT, which khungtaskd does not see) -> a plain deadlock
+report from the model.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def report_stuck_tasks(ex, blocked) -> None:
                 k.banner(ts) + format_call_trace(trace)
             ex.report(Report("soft-lockup", f"soft lockup in {ts.comm}", ts.comm, fn,
                              trace, "\n".join(lines)))
+        elif how in ("S", "I"):
+            continue        # an idle or interruptible sleeper: nothing the kernel reports
         else:
             lines = [f"kmodel: deadlock: {ts.comm}:{ts.pid} can never run again",
                      f"  waiting at: {op.label} (state {how})"] + format_call_trace(trace)
