@@ -57,6 +57,10 @@ class CheckResult:
     result: Result
     strategy_used: str
     build_errors: list[str] = field(default_factory=list)
+    # Set by replay(): the replayed execution's steps as (task, modelled function, op
+    # label) and how it ended ("done", "deadlock", "budget", ...).
+    trace: list | None = None
+    outcome: str | None = None
 
     @property
     def verdict(self) -> str:
@@ -75,11 +79,15 @@ class CheckResult:
             "knobs": dict(self.spec.knobs),
             "max_steps": self.spec.max_steps,
             "schedule": list(report.schedule),
+            # what the schedule showed when it was saved: replay checks it still does
+            "report": {"kind": report.kind, "function": report.function,
+                       "title": report.title},
         }
 
     def to_dict(self) -> dict:
         r = self.result
         return {
+            "format": FORMAT_VERSION,
             "patches": list(self.spec.patches),
             "preset": self.spec.preset,
             "config": self.config.to_dict(),
@@ -143,7 +151,43 @@ def _limits(spec: CheckSpec, **over) -> Limits:
     return lim
 
 
-def run_check(spec: CheckSpec) -> CheckResult:
+@dataclass
+class Progress:
+    """What a running check has done so far; passed to ``run_check(progress=...)``."""
+    executions: int = 0      # executions finished
+    reports: int = 0         # distinct reports among them (kind, function, title)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def _watched(fac, progress):
+    """The scenario factory, counting executions: the engine calls it once per execution,
+    and the program it made last time holds that execution (``program.ex``)."""
+    state = Progress()
+    keys: set = set()
+    last = [None]
+
+    def make():
+        prev = last[0]
+        if prev is not None:
+            state.executions += 1
+            ex = getattr(prev, "ex", None)
+            for r in getattr(ex, "reports", ()):
+                keys.add(r.key())
+            state.reports = len(keys)
+            progress(state)
+        last[0] = program = fac()
+        return program
+    return make
+
+
+def run_check(spec: CheckSpec, progress=None) -> CheckResult:
+    """Run one check.  ``progress``, if given, is called with a ``Progress`` (the same
+    object each time) after every execution; it runs on the exploring thread, so it
+    should only record the numbers."""
     config, sdef, patches = _prepare(spec)
     errors = build_errors(patches, config)
     if errors:
@@ -156,11 +200,16 @@ def run_check(spec: CheckSpec) -> CheckResult:
         raise BadInput("the scenarios run a KVM guest, and CONFIG_KVM selects MMU_NOTIFIER: "
                        "with MMU_NOTIFIER=n only the build is checked, and it built")
     fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+    if progress is not None:
+        fac = _watched(fac, progress)
+    t0 = time.perf_counter()
     try:
         with applied(patches):
             result, used = _explore(spec, fac)
     except PatchError as e:
         raise BadInput(str(e)) from None
+    # a composite strategy (bounded, then dpor) times each phase: report the whole
+    result.elapsed_s = max(result.elapsed_s, time.perf_counter() - t0)
     return CheckResult(spec, config, result, used)
 
 
@@ -178,6 +227,8 @@ def _explore(spec: CheckSpec, fac):
     # without one, dpor decides (exhaustively, within the limits).
     t0 = time.perf_counter()
     res = _bounded(spec, fac, min(spec.preemptions, 2), stop_on_first=True)
+    if res.interrupted:
+        return res, res.strategy
     if res.reports:
         used = res.strategy
         if not spec.stop_on_first:
@@ -201,16 +252,18 @@ def _remaining(spec: CheckSpec, t0: float):
 
 
 def _bounded(spec: CheckSpec, fac, k: int, stop_on_first: bool | None = None) -> Result:
-    """Iterative context bounding: K = 0, 1, ... k; the first bound that reports wins."""
+    """Iterative context bounding: K = 0, 1, ... k; the first bound that reports wins.
+    The time limit is for all the bounds together."""
     total = None
+    t0 = time.perf_counter()
     for bound in range(k + 1):
         lim = _limits(spec, stop_on_first=spec.stop_on_first if stop_on_first is None
-                      else stop_on_first)
+                      else stop_on_first, time_limit=_remaining(spec, t0))
         res = Dpor(preemption_bound=bound).explore(fac, lim)
         if total is not None:
             res.executions += total.executions
         total = res
-        if res.reports or res.complete:
+        if res.reports or res.complete or res.interrupted:
             break
     return total
 
@@ -242,8 +295,8 @@ def replay(record: dict) -> CheckResult:
             seen.add(r.key())
             res.reports.append(r)
     res.metrics = {k: [v, v] for k, v in ex.metrics.items()}
-    return CheckResult(spec, config, res, "replay")
+    return CheckResult(spec, config, res, "replay", trace=list(ex.trace), outcome=ex.outcome)
 
 
-__all__ = ["CheckSpec", "CheckResult", "BadInput", "run_check", "replay", "build_config",
+__all__ = ["CheckSpec", "CheckResult", "BadInput", "Progress", "run_check", "replay", "build_config",
            "STRATEGIES", "ARCHES", "asdict"]

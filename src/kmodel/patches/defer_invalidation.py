@@ -8,13 +8,12 @@ half behind it, and that work drops the count.  Sean (2026-03-06): "Deferring th
 invalidations when we're OOM is likely to make the problem *worse*."
 """
 
-from kmodel.engine import READ, WRITE, Op
 from kmodel.linux.kernel.core import kfunc, load, store
 from kmodel.linux.kernel.locking.spinlock import raw_spin_lock, raw_spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON_ONCE
 from kmodel.linux.kernel.rcuwait import rcuwait_wake_up
-from kmodel.linux.kernel.sched import Blocked
-from kmodel.linux.kernel.workqueue import queue_work, work_struct
+from kmodel.linux.kernel.workqueue import queue_work_ordered, work_struct, \
+    workqueue_struct
 from kmodel.linux.mm import mmu_notifier as mn
 from kmodel.linux.virt.kvm import kvm_main, pfncache
 from kmodel.patches import v1_raw_mn_lock
@@ -32,17 +31,21 @@ _v1_end = v1_raw_mn_lock.kvm_mmu_notifier_invalidate_range_end
 
 
 class _deferred(work_struct):
-    def __init__(self, kvm, start, end, half, prev):
+    def __init__(self, kvm, start, end, half):
         super().__init__(kvm_mmu_notifier_deferred_work, f"kvm_mn_deferred_{half}")
-        self.kvm, self.start, self.end, self.half, self.prev = kvm, start, end, half, prev
-        self.done = False
+        self.kvm, self.start, self.end, self.half = kvm, start, end, half
+
+
+def _wq(kvm):
+    """The VM's ordered workqueue: the end half of a range runs after its start half."""
+    if getattr(kvm, "mn_deferred_wq", None) is None:
+        kvm.mn_deferred_wq = workqueue_struct("kvm-mn-deferred")
+    return kvm.mn_deferred_wq
 
 
 @kfunc("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_deferred_work(work):
     kvm = work.kvm
-    if work.prev is not None:          # ordered workqueue: the start half runs first
-        await Blocked(work.prev, READ, "ordered workqueue", lambda: work.prev.done, "I")
     if work.half == "start":
         await pfncache.gfn_to_pfn_cache_invalidate_start(kvm, work.start, work.end)
         await kvm_main.kvm_handle_hva_range(kvm, kvm_main.kvm_mmu_notifier_range(
@@ -60,8 +63,6 @@ async def kvm_mmu_notifier_deferred_work(work):
         await raw_spin_unlock(kvm.mn_invalidate_lock)
         if count == 0:
             await rcuwait_wake_up(kvm.mn_memslots_update_rcuwait)
-    await Op(work, WRITE, f"{work.name} done")
-    work.done = True
 
 
 @patch.override("kvm_mmu_notifier_invalidate_range_start")
@@ -73,9 +74,7 @@ async def kvm_mmu_notifier_invalidate_range_start(sub, range_):
     count = await load(kvm, "mn_active_invalidate_count")
     await store(kvm, "mn_active_invalidate_count", count + 1)
     await raw_spin_unlock(kvm.mn_invalidate_lock)
-    work = _deferred(kvm, range_.start, range_.end, "start", None)
-    range_.deferred = work
-    await queue_work(work)
+    await queue_work_ordered(_wq(kvm), _deferred(kvm, range_.start, range_.end, "start"))
     return 0
 
 
@@ -84,5 +83,4 @@ async def kvm_mmu_notifier_invalidate_range_end(sub, range_):
     if mn.mmu_notifier_range_blockable(range_):
         return await _v1_end(sub, range_)
     kvm = kvm_main.mmu_notifier_to_kvm(sub)
-    await queue_work(_deferred(kvm, range_.start, range_.end, "end",
-                               getattr(range_, "deferred", None)))
+    await queue_work_ordered(_wq(kvm), _deferred(kvm, range_.start, range_.end, "end"))

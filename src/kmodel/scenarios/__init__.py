@@ -38,8 +38,6 @@ SCENARIOS = {s.name: s for s in [
                 {"heap": False}),
     ScenarioDef("oom-vs-madvise", ("oom", "madvise"),
                 "OOM reap concurrent with a blockable invalidation from the victim"),
-    ScenarioDef("oom-vs-vcpu-madvise", ("oom", "vcpu", "madvise"),
-                "OOM reap while a vCPU faults and madvise invalidates"),
     ScenarioDef("oom-exit", ("oom", "exit", "vcpu"),
                 "OOM kill; the victim exits (exit_mmap, kvm_destroy_vm) while the reaper "
                 "runs"),

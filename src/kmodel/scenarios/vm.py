@@ -159,14 +159,12 @@ class VmScenario(KernelProgram):
             elif act == "reclaim":
                 self.spawn(ex, "kswapd0", reclaim_thread(self), kthread=True)
             elif act == "oom":
-                oom_kill.reaper_state().killers += 1
                 self.spawn(ex, "stress-ng", oom_thread(self, self.qemu))
                 self.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
             elif act == "mrelease":
                 self.spawn(ex, "lmkd", lmkd_thread(self))
             elif act == "other-mm":
                 task_struct_for(self, ex, "bash")
-                oom_kill.reaper_state().killers += 1
                 self.spawn(ex, "stress-ng", oom_thread(self, self.bash))
                 self.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
         if "exit" not in self.activities:

@@ -20,13 +20,21 @@ async def do_exit(code: int = 9) -> None:
 
 @kfunc("kernel/exit.c")
 async def exit_mm() -> None:
+    """kernel/exit.c: exit_mm: under mmap_read_lock and task_lock, current->mm = NULL
+    (so find_lock_task_mm no longer picks this thread), then mmput."""
     from ..mm.mmap import mmput
+    from .locking.rwsem import down_read, up_read
+    from .locking.spinlock import spin_lock, spin_unlock
     ts = current()
     mm = ts.mm
     if mm is None:
         return
+    await down_read(mm.mmap_lock)
+    await spin_lock(ts.alloc_lock)
     await Op(ts, WRITE, "current->mm = NULL")
     ts.mm = None
+    await spin_unlock(ts.alloc_lock)
+    await up_read(mm.mmap_lock)
     await mmput(mm)
 
 

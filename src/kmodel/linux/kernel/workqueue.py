@@ -48,3 +48,37 @@ async def process_one_work(work: work_struct) -> None:
     await Op(work, WRITE, f"process_one_work({work.name})")
     work.pending = False
     await work.func(work)
+
+
+class workqueue_struct:
+    """alloc_ordered_workqueue(): one item at a time, in queueing order, on one kworker
+    that idles when the queue is empty."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.cname = name
+        self.items: list[work_struct] = []
+        self.worker = None
+
+
+@kfunc("kernel/workqueue.c")
+async def queue_work_ordered(wq: workqueue_struct, work: work_struct) -> bool:
+    await Op(wq, WRITE, f"queue_work({wq.name}, {work.name})")
+    if work.pending:
+        return False
+    work.pending = True
+    wq.items.append(work)
+    if wq.worker is None:
+        wq.worker = spawn_kworker(wq.name, _ordered_worker(wq))
+    return True
+
+
+@kfunc("kernel/workqueue.c")
+async def _ordered_worker(wq: workqueue_struct) -> None:
+    from .sched import Blocked
+    while True:
+        await Blocked(wq, WRITE, f"worker_thread({wq.name}) idle", lambda: bool(wq.items),
+                      "I")
+        work = wq.items.pop(0)
+        work.pending = False
+        await work.func(work)

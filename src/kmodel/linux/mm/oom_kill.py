@@ -28,8 +28,6 @@ class oom_reaper_state:
         self.list: list = []
         self.lock = spinlock_t("oom_reaper_lock")
         self.cname = "oom_reaper_list"
-        self.timers_pending = 0
-        self.killers = 0          # OOM killers still running (set by the scenario)
         self.reaped_pages = 0
         self.log: list[str] = []
 
@@ -87,9 +85,6 @@ def task_will_free_mem(p) -> bool:
 async def out_of_memory(victim) -> None:
     """oom_kill.c: out_of_memory, with select_bad_process having picked ``victim``."""
     await oom_kill_process(victim, "Out of memory")
-    st = reaper_state()
-    await Op(st, WRITE, "out_of_memory done")
-    st.killers -= 1
 
 
 @kfunc("mm/oom_kill.c")
@@ -140,7 +135,6 @@ async def queue_oom_reaper(tsk) -> None:
     if MMF_OOM_REAP_QUEUED in mm.flags:
         return
     mm.flags.add(MMF_OOM_REAP_QUEUED)
-    reaper_state().timers_pending += 1
     spawn_kworker("timer:wake_oom_reaper", wake_oom_reaper(tsk))
 
 
@@ -152,11 +146,11 @@ async def wake_oom_reaper(tsk) -> None:
     mm = tsk.signal.oom_mm
     await Op((mm, "flags"), READ, "test_bit(MMF_OOM_SKIP)")
     skip = MMF_OOM_SKIP in mm.flags
+    if skip:
+        return
     await spin_lock(st.lock)
-    await Op(st, WRITE, "oom_reaper_list push" if not skip else "timer done (MMF_OOM_SKIP)")
-    if not skip:
-        st.list.append(tsk)
-    st.timers_pending -= 1
+    await Op(st, WRITE, "oom_reaper_list push")
+    st.list.append(tsk)
     await spin_unlock(st.lock)
 
 
@@ -164,15 +158,12 @@ async def wake_oom_reaper(tsk) -> None:
 
 @kfunc("mm/oom_kill.c")
 async def oom_reaper() -> None:
-    """oom_kill.c: oom_reaper kthread: wait for a queued victim, reap it.  In the model the
-    kthread ends once no victim is queued and no killer or timer can queue one."""
+    """oom_kill.c: oom_reaper kthread: wait (interruptibly, freezable) for a queued
+    victim, reap it, wait again.  A run ends with it idle in that wait."""
     st = reaper_state()
     while True:
         await Blocked(st, READ, "wait_event_freezable(oom_reaper_wait)",
-                      lambda: bool(st.list) or (st.timers_pending == 0 and
-                                                st.killers == 0), "S")
-        if not st.list:
-            return
+                      lambda: bool(st.list), "S")
         await spin_lock(st.lock)
         await Op(st, WRITE, "oom_reaper_list pop")
         tsk = st.list.pop(0)

@@ -1,0 +1,635 @@
+"""The command line: kmodel list | check | replay | explain | matrix.
+
+Exit status: 0 clean, 1 reports found, 2 bad input (or a design or model that crashed),
+130 interrupted (what was found so far is printed and saved).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import click
+
+from . import api
+from .linux.config import PRESETS, SYMBOLS
+from .patching import PatchError, load
+from .report import html as html_report
+from .report import json_report, junit
+from .report.text import render_report, render_summary, replay_file_name, one_line_summary
+
+EXIT_CLEAN, EXIT_REPORTS, EXIT_BAD, EXIT_INTERRUPTED = 0, 1, 2, 130
+DEFAULT_OUT = "kmodel-out"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Exit(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+def _err(msg: str) -> None:
+    click.echo(f"kmodel: error: {msg}", err=True)
+
+
+def _where(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    if not tb:
+        return ""
+    f = tb[-1]
+    try:
+        fn = str(Path(f.filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        fn = f.filename
+    return f" (at {fn}:{f.lineno}, in {f.name})"
+
+
+def handled(fn):
+    """Bad input is one line and exit 2, never a traceback; Ctrl-C is exit 130."""
+    @functools.wraps(fn)
+    def wrapper(*args, debug: bool = False, **kw):
+        try:
+            return fn(*args, **kw)
+        except Exit as e:
+            sys.exit(e.code)
+        except (api.BadInput, PatchError) as e:
+            if debug:
+                traceback.print_exc()
+            _err(str(e))
+            sys.exit(EXIT_BAD)
+        except KeyboardInterrupt:
+            click.echo("kmodel: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.ClickException, click.exceptions.Abort,
+                click.exceptions.Exit):
+            raise
+        except Exception as e:               # a patch file or the model raised
+            if debug:
+                traceback.print_exc()
+            _err(f"{type(e).__name__}: {e}{_where(e)}"
+                 + ("" if debug else "; --debug shows the traceback"))
+            sys.exit(EXIT_BAD)
+    return click.option("--debug", is_flag=True,
+                        help="Print the Python traceback of an unexpected error.")(wrapper)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="kmodel", prog_name="kmodel")
+def cli():
+    """kmodel: an executable model of the KVM MMU-notifier / OOM-reaper locking protocol
+    and a model checker that explores its interleavings.
+
+    \b
+    Examples:
+      kmodel list
+      kmodel check --scenario oom-reap --preset rt
+      kmodel check --patch v1-raw-mn-lock --scenario oom-reap --html timeline.html
+      kmodel replay kmodel-out/upstream-rt-x86-oom-reap-sleep-in-atomic-1.json
+      kmodel explain v2-call-srcu
+      kmodel matrix --time 5 --markdown matrix.md
+    """
+
+
+# -- progress ---------------------------------------------------------------------------
+
+class Ticker:
+    """A progress line on stderr for anything running longer than ~1 s: executions,
+    executions/s, reports so far.  Silent when stderr is not a terminal or with --quiet.
+    ``api.run_check(progress=ticker)`` feeds it from the exploring thread; a background
+    thread draws."""
+
+    def __init__(self, enabled: bool, label: str = ""):
+        self.enabled = enabled
+        self.label = label
+        self.state: api.Progress | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = time.perf_counter()
+        self._base_exec = 0
+
+    def __call__(self, state) -> None:
+        self.state = state
+
+    def relabel(self, label: str) -> None:
+        self.label = label
+        self.state = None
+        self._t0 = time.perf_counter()
+
+    def text(self) -> str:
+        s = self.state
+        dt = time.perf_counter() - self._t0
+        if s is None:
+            return f"{self.label}  starting  {dt:.1f} s"
+        rate = s.executions / s.elapsed_s if s.elapsed_s > 0 else 0.0
+        return (f"{self.label}  {s.executions} executions  {rate:.0f}/s  "
+                f"{s.reports} report{'s' if s.reports != 1 else ''}  {dt:.1f} s")
+
+    def _run(self) -> None:
+        if self._stop.wait(1.0):
+            return
+        from rich.console import Console
+        console = Console(stderr=True)
+        with console.status(self.text(), spinner="dots") as status:
+            while not self._stop.wait(0.25):
+                status.update(self.text())
+
+    def __enter__(self):
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        return False
+
+
+def _progress_enabled(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+# -- option parsing ---------------------------------------------------------------------
+
+def _parse_config(values) -> dict:
+    out = {}
+    for v in values:
+        sym, sep, val = v.partition("=")
+        sym = sym.strip().removeprefix("CONFIG_")
+        if not sep or val.strip().lower() not in ("y", "n", "yes", "no", "1", "0", "true",
+                                                   "false"):
+            raise click.BadParameter(f"{v!r}: expected SYMBOL=y or SYMBOL=n",
+                                     param_hint="--config")
+        out[sym] = val.strip().lower() in ("y", "yes", "1", "true")
+    return out
+
+
+def _knob_value(v: str):
+    low = v.strip().lower()
+    if low in ("true", "yes", "y", "on"):
+        return True
+    if low in ("false", "no", "n", "off"):
+        return False
+    try:
+        return int(v, 0)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
+def _parse_knobs(values) -> dict:
+    out = {}
+    for v in values:
+        k, sep, val = v.partition("=")
+        if not sep or not k.strip():
+            raise click.BadParameter(f"{v!r}: expected key=value", param_hint="--knob")
+        out[k.strip()] = _knob_value(val)
+    return out
+
+
+# -- list -------------------------------------------------------------------------------
+
+@cli.command("list", context_settings=CONTEXT)
+@handled
+def list_cmd():
+    """List the built-in designs, scenarios, activities, presets, config symbols and
+    strategies.
+
+    \b
+    Example:
+      kmodel list
+    """
+    from .patches import AIDS, ORDER
+    from .scenarios import ACTIVITIES, SCENARIOS
+    click.echo("Designs (--patch NAME; or --patch path/to/file.py):")
+    pats = [load(n) for n in ORDER]
+    w = max(len(p.name) for p in pats)
+    for p in pats:
+        who = ", ".join(x for x in (p.date, p.author) if x)
+        click.echo(f"  {p.name:<{w}}  {who + ': ' if who else ''}{p.title}")
+    click.echo("\nDebugging aids (--patch NAME):")
+    for n in AIDS:
+        p = load(n)
+        who = ", ".join(x for x in (p.date, p.author) if x)
+        click.echo(f"  {p.name:<{w}}  {who + ': ' if who else ''}{p.title}")
+    click.echo("\nScenarios (--scenario NAME, or activities joined by commas):")
+    w = max(len(s) for s in SCENARIOS)
+    for s in SCENARIOS.values():
+        extra = []
+        if s.knobs:
+            extra.append("knobs " + ", ".join(f"{k}={v}" for k, v in s.knobs.items()))
+        if s.aids:
+            extra.append("with " + ", ".join(s.aids))
+        click.echo(f"  {s.name:<{w}}  [{','.join(s.activities)}] {s.summary}"
+                   + (f" ({'; '.join(extra)})" if extra else ""))
+    click.echo("\nActivities:")
+    w = max(len(a) for a in ACTIVITIES)
+    for a, d in ACTIVITIES.items():
+        click.echo(f"  {a:<{w}}  {d}")
+    click.echo("\nPresets (--preset):")
+    for name, cfg in PRESETS.items():
+        click.echo(f"  {name:<6}  {cfg.describe()}")
+    click.echo("\nConfig symbols (--config SYMBOL=y|n):")
+    w = max(len(s) for s in SYMBOLS)
+    for sym, d in SYMBOLS.items():
+        click.echo(f"  {sym:<{w}}  {d}")
+    click.echo("\nArches (--arch): " + ", ".join(api.ARCHES))
+    click.echo("\nStrategies (--strategy):")
+    w = max(len(s) for s in api.STRATEGIES)
+    for s, d in api.STRATEGIES.items():
+        click.echo(f"  {s:<{w}}  {d}")
+
+
+# -- check ------------------------------------------------------------------------------
+
+def _save_and_print(cr, out_dir: Path, full: bool, quiet: bool) -> list[tuple]:
+    """Print each report (splat, interleaving, replay command) and save its replay
+    record.  Returns [(report, trace, replay path)]."""
+    shown = []
+    counts: dict[str, int] = {}
+    for rep in cr.result.reports:
+        trace = None
+        path = None
+        if rep.schedule:
+            record = cr.replay_record(rep)
+            counts[rep.kind] = counts.get(rep.kind, 0) + 1
+            path = out_dir / replay_file_name(cr.spec, rep, counts[rep.kind])
+            json_report.write_replay(path, record)
+            try:
+                trace = api.replay(record).trace
+            except api.BadInput as e:         # should not happen: same model, same schedule
+                click.echo(f"kmodel: warning: could not replay the report: {e}", err=True)
+        shown.append((rep, trace, str(path) if path else None))
+        if not quiet:
+            click.echo(render_report(rep, trace, full=full,
+                                     replay_path=str(path) if path else None))
+    return shown
+
+
+def _write_outputs(cr, shown, json_path, junit_path, html_path) -> None:
+    if json_path:
+        json_report.write_check(json_path, cr)
+    if junit_path:
+        junit.write(junit_path, [cr])
+    if html_path:
+        with_trace = [(rep, tr, p) for rep, tr, p in shown if tr]
+        if with_trace:
+            rep, tr, p = with_trace[0]
+            html_report.write(html_path, cr, rep, tr, p)
+        else:
+            Path(html_path).write_text(html_report.render_no_report(cr))
+
+
+CHECK_HELP = """Check designs under one configuration and scenario.
+
+Explores the scenario's interleavings on a kernel built from a preset, config overrides,
+an arch and the patches (in the order given).  Each distinct report is printed as the
+kernel would print it, then the interleaving that led to it, then the command that
+replays it; its replay record is saved under --out.
+
+\b
+Examples:
+  kmodel check --scenario oom-reap --preset rt
+  kmodel check --patch v1-raw-mn-lock --preset rt --scenario oom-vs-memslot
+  kmodel check --patch examples/my_design.py --scenario oom-reap
+  kmodel check --scenario oom,vcpu --strategy random --runs 500 --seed 7
+  kmodel check --patch v2-call-srcu --config MMU_NOTIFIER=n
+
+Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
+
+
+@cli.command(context_settings=CONTEXT, help=CHECK_HELP)
+@click.option("--patch", "-p", "patches", multiple=True, metavar="NAME|FILE",
+              help="A built-in design or a patch file; repeatable, applied in order "
+                   "[default: upstream].")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="rt", show_default=True,
+              help="Kconfig preset.")
+@click.option("--config", "-c", "configs", multiple=True, metavar="SYM=y|n",
+              help="Override a config symbol; repeatable (see kmodel list).")
+@click.option("--arch", type=click.Choice(list(api.ARCHES)), default="x86",
+              show_default=True)
+@click.option("--scenario", "-s", default="oom-reap", show_default=True,
+              metavar="NAME|ACT,ACT", help="A built-in scenario or activities joined by "
+                                           "commas.")
+@click.option("--strategy", type=click.Choice(list(api.STRATEGIES)), default="default",
+              show_default=True, help="How to explore (see kmodel list).")
+@click.option("--preemptions", type=click.IntRange(0), default=2, show_default=True,
+              metavar="K", help="Preemption bound of --strategy bounded (and of the "
+                                "default strategy's first phase, at most 2).")
+@click.option("--runs", type=click.IntRange(1), default=200, show_default=True, metavar="N",
+              help="Random walks of --strategy random.")
+@click.option("--seed", type=int, default=0, show_default=True, metavar="S",
+              help="Seed of --strategy random.")
+@click.option("--time", "time_limit", type=click.FloatRange(min=0, min_open=True),
+              metavar="SECONDS", help="Stop exploring after this long (the result is then "
+                                      "not complete).")
+@click.option("--max-executions", type=click.IntRange(1), metavar="N",
+              help="Stop after N executions.")
+@click.option("--max-steps", type=click.IntRange(1), default=5000, show_default=True,
+              metavar="N", help="Steps per execution; beyond it a livelock is reported.")
+@click.option("--knob", "knobs", multiple=True, metavar="KEY=VALUE",
+              help="Scenario knob, e.g. pages=2, heap=false, reap_hits_memslot=false.")
+@click.option("--stop-on-first", is_flag=True, help="Stop at the first report.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the result as JSON (schema in README.md).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write JUnit XML (one testcase).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the HTML timeline of the first report.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=DEFAULT_OUT,
+              show_default=True, metavar="DIR", help="Where replay records are saved.")
+@click.option("--full-trace", is_flag=True, help="Show every step of each report's "
+                                                 "execution, not only the last 25 before it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line; print only the "
+                                                  "summary line.")
+@handled
+def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs, seed,
+          time_limit, max_executions, max_steps, knobs, stop_on_first, json_path,
+          junit_path, html_path, out_dir, full_trace, quiet):
+    spec = api.CheckSpec(patches=list(patches) or ["upstream"], preset=preset,
+                         config=_parse_config(configs), arch=arch, scenario=scenario,
+                         strategy=strategy, knobs=_parse_knobs(knobs),
+                         preemptions=preemptions, runs=runs, seed=seed, max_steps=max_steps,
+                         max_executions=max_executions, time_limit=time_limit,
+                         stop_on_first=stop_on_first)
+    label = f"{'+'.join(spec.patches)} {preset} {arch} {scenario}"
+    try:
+        with Ticker(_progress_enabled(quiet), label) as ticker:
+            cr = api.run_check(spec, progress=ticker)
+    except KeyboardInterrupt:
+        click.echo("kmodel: interrupted before the check had a result", err=True)
+        raise Exit(EXIT_INTERRUPTED)
+    shown = _save_and_print(cr, Path(out_dir), full_trace, quiet)
+    _write_outputs(cr, shown, json_path, junit_path, html_path)
+    click.echo(one_line_summary(cr) if quiet else render_summary(cr))
+    if cr.result.interrupted:
+        click.echo(f"kmodel: interrupted: the above is what was found so far"
+                   + (f"; replay records in {out_dir}/" if shown else ""), err=True)
+        raise Exit(EXIT_INTERRUPTED)
+    raise Exit(EXIT_REPORTS if cr.result.reports else EXIT_CLEAN)
+
+
+# -- replay -----------------------------------------------------------------------------
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--full-trace", is_flag=True, help="Show every step of the execution.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the HTML timeline of the replayed report.")
+@handled
+def replay(file, full_trace, html_path):
+    """Re-run a saved replay record and print its report again.
+
+    FILE is a replay record that `kmodel check` saved (or the "replay" object of a report
+    in --json output).  The same model and schedule give the same report, byte for byte.
+
+    \b
+    Example:
+      kmodel replay kmodel-out/upstream-rt-x86-oom-reap-sleep-in-atomic-1.json
+    """
+    try:
+        raw = Path(file).read_text()
+    except OSError as e:
+        raise api.BadInput(f"{file}: {e.strerror}") from None
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise api.BadInput(f"{file}: not a replay record: not JSON ({e})") from None
+    if isinstance(record, dict) and "replay" in record and "schedule" not in record:
+        record = record["replay"]             # a report object from --json output
+    try:
+        cr = api.replay(record)
+    except api.BadInput as e:
+        raise api.BadInput(f"{file}: {e}") from None
+    expect = record.get("report") if isinstance(record.get("report"), dict) else None
+    reps = list(cr.result.reports)
+    if expect:
+        key = (expect.get("kind"), expect.get("function"), expect.get("title"))
+        match = [r for r in reps if r.key() == key]
+        others = [r for r in reps if r.key() != key]
+    else:
+        match, others = reps, []
+    for rep in match:
+        click.echo(render_report(rep, cr.trace, full=full_trace, replay_path=file))
+    if others:
+        click.echo("The same execution also reported:\n")
+        for rep in others:
+            click.echo(render_report(rep, cr.trace, full=full_trace))
+    if html_path and reps:
+        html_report.write(html_path, cr, (match or reps)[0], cr.trace, file)
+    steps = len(cr.trace or [])
+    if expect and not match:
+        _err(f"{file}: the replay did not reproduce {expect.get('kind')} in "
+             f"{expect.get('function')} (the model or the design changed since it was "
+             f"saved)")
+        raise Exit(EXIT_BAD)
+    click.echo(f"kmodel: replayed {file}: {len(reps)} report(s) in {steps} steps; the "
+               f"execution ended: {cr.outcome}")
+    raise Exit(EXIT_REPORTS if reps else EXIT_CLEAN)
+
+
+# -- explain ----------------------------------------------------------------------------
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("name", metavar="NAME|FILE")
+@handled
+def explain(name):
+    """What a design changes: its title, author, date and summary, the docstring of its
+    module, and the kernel functions it overrides or adds.
+
+    \b
+    Examples:
+      kmodel explain v1-raw-mn-lock
+      kmodel explain examples/my_design.py
+    """
+    import inspect
+    from .linux.kernel.core import REGISTRY
+    p = load(name)
+    mod = _module_of(p)
+    click.echo(f"{p.name}: {p.title}")
+    if p.author or p.date:
+        click.echo(f"  author: {p.author or '?'}    date: {p.date or '?'}")
+    if p.summary:
+        click.echo(f"\n{p.summary}")
+    doc = inspect.getdoc(mod) if mod is not None else None
+    if doc:
+        click.echo("\n" + doc)
+    if p.overrides:
+        click.echo("\nOverrides:")
+        for fn in p.overrides:
+            src = getattr(REGISTRY.get(fn), "kernel_source", "?")
+            click.echo(f"  {fn}  ({src})")
+    if p.new:
+        click.echo("\nAdds:")
+        for d in p.new.values():
+            cond = f", declared only with CONFIG_{d.config}=y" if d.config else ""
+            stub = ", no stub" if d.config and not d.stub else ""
+            click.echo(f"  {d.name}  ({d.source}{cond}{stub})")
+    if p.fields:
+        click.echo("\nSets:")
+        for obj, attr, value in p.fields:
+            what = getattr(value, "__name__", repr(value))
+            click.echo(f"  {_obj_name(obj)}.{attr} = {what}")
+    if not (p.overrides or p.new or p.fields):
+        click.echo("\nChanges nothing.")
+
+
+def _module_of(p):
+    for m in list(sys.modules.values()):
+        if getattr(m, "patch", None) is p:
+            return m
+    return None
+
+
+def _obj_name(obj) -> str:
+    for attr in ("name", "__name__"):
+        v = getattr(obj, attr, None)
+        if isinstance(v, str):
+            return v
+    return type(obj).__name__
+
+
+# -- matrix -----------------------------------------------------------------------------
+
+def _csv(ctx, param, value):
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+MATRIX_HELP = """Every built-in design x {rt, nonrt} x {x86, arm64} over the built-in
+scenarios, and the build of every design with MMU_NOTIFIER=n.
+
+One row per design/preset/arch: its verdict (reports if any scenario reported; clean only
+if every scenario was explored completely; else clean-so-far), the first report, the
+executions and the time, and each scenario's verdict.  Each check stops at its first
+report (--all-reports to explore on); --time caps each check, and a check that hit the
+cap is marked not complete (~).
+
+\b
+Examples:
+  kmodel matrix
+  kmodel matrix --time 2 --designs upstream,v1-raw-mn-lock --arches x86
+  kmodel matrix --markdown matrix.md --json matrix.json --junit matrix.xml
+
+Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interrupted."""
+
+
+@cli.command(context_settings=CONTEXT, help=MATRIX_HELP)
+@click.option("--designs", callback=_csv, metavar="A,B", help="Designs [default: all "
+                                                               "built-in].")
+@click.option("--presets", callback=_csv, metavar="rt,nonrt", help="[default: rt,nonrt]")
+@click.option("--arches", callback=_csv, metavar="x86,arm64", help="[default: x86,arm64]")
+@click.option("--scenarios", callback=_csv, metavar="S,T",
+              help="[default: every built-in scenario]")
+@click.option("--time", "time_per_cell", type=click.FloatRange(min=0, min_open=True),
+              default=10.0, show_default=True, metavar="SECONDS",
+              help="Cap on each check (design x preset x arch x scenario).")
+@click.option("--all-reports", is_flag=True, help="Explore on after a check's first "
+                                                  "report.")
+@click.option("--no-build", is_flag=True, help="Skip the MMU_NOTIFIER=n build table.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the list of checks as JSON.")
+@click.option("--markdown", "md_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write a GitHub-markdown table.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write JUnit XML, one testcase per check.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@handled
+def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
+           json_path, md_path, junit_path, quiet):
+    from . import matrix as mx
+    for p in presets or ():
+        if p not in PRESETS:
+            raise api.BadInput(f"unknown preset {p!r}; presets: {', '.join(PRESETS)}")
+    for a in arches or ():
+        if a not in api.ARCHES:
+            raise api.BadInput(f"unknown arch {a!r}; arches: {', '.join(api.ARCHES)}")
+    errors: list[tuple] = []
+    with Ticker(_progress_enabled(quiet)) as ticker:
+        def on_cell(i, total, spec, outcome):
+            if outcome is None:
+                ticker.relabel(f"[{i + 1}/{total}] {spec.patches[0]} {spec.preset} "
+                               f"{spec.arch} {spec.scenario}")
+            elif isinstance(outcome, BaseException):
+                errors.append((spec, f"{type(outcome).__name__}: {outcome}"
+                                     f"{_where(outcome)}"))
+        rows = mx.run_matrix(designs, presets, arches, scenarios, time_per_cell,
+                             all_reports, on_cell=on_cell, progress=ticker)
+        interrupted = any(r["interrupted"] for r in rows)
+        build_rows = [] if no_build or interrupted else mx.run_build_matrix(designs, presets)
+    _print_matrix(rows, build_rows, time_per_cell)
+    if json_path:
+        json_report.write_checks(json_path, mx.checks(rows, build_rows))
+    if md_path:
+        Path(md_path).write_text(mx.to_markdown(rows, build_rows))
+    if junit_path:
+        junit.write(junit_path, mx.checks(rows, build_rows), errors)
+    counts = mx.summarize(rows)
+    total_t = sum(r["elapsed_s"] for r in rows)
+    click.echo(f"kmodel: matrix: {len(rows)} rows: " + ", ".join(
+        f"{v} {k}" for k, v in counts.items() if v) + f"; {total_t:.1f} s")
+    if interrupted:
+        click.echo("kmodel: interrupted: the rows above are what ran so far", err=True)
+        raise Exit(EXIT_INTERRUPTED)
+
+
+def _print_matrix(rows, build_rows, time_per_cell) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from . import matrix as mx
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    scen = mx.scenario_names(rows)
+    style = {"reports": "bold red", "clean": "green", "clean-so-far": "yellow",
+             "error": "bold magenta", "build-error": "bold red", "builds": "green"}
+    t = Table(title="kmodel matrix", title_justify="left")
+    for col, kw in (("design", {}), ("preset", {}), ("arch", {}), ("verdict", {}),
+                    ("first report", {"overflow": "fold"}),
+                    ("execs", {"justify": "right"}), ("time", {"justify": "right"})):
+        t.add_column(col, **kw)
+    for i, _s in enumerate(scen, 1):
+        t.add_column(str(i), justify="center")
+    for row in rows:
+        v = row["verdict"]
+        cells = [row["design"], row["preset"], row["arch"], f"[{style.get(v, '')}]{v}[/]",
+                 mx.first_report_cell(row), str(row["executions"]),
+                 f"{row['elapsed_s']:.1f}s"]
+        for s in scen:
+            sv = row["scenarios"].get(s, "")
+            cells.append(f"[{style.get(sv, '')}]{mx.SYMBOL.get(sv, '')}[/]")
+        t.add_row(*cells)
+    console.print(t)
+    console.print("Scenarios: " + ", ".join(f"{i} {s}" for i, s in enumerate(scen, 1)),
+                  highlight=False)
+    console.print(mx.LEGEND + (f"; each check capped at {time_per_cell:g} s"
+                               if time_per_cell else ""), highlight=False)
+    if build_rows:
+        b = Table(title="MMU_NOTIFIER=n build", title_justify="left")
+        b.add_column("design")
+        b.add_column("preset")
+        b.add_column("build")
+        b.add_column("first error", overflow="fold")
+        for r in build_rows:
+            v = r["verdict"]
+            b.add_row(r["design"], r["preset"], f"[{style.get(v, '')}]{v}[/]",
+                      r["errors"][0] if r["errors"] else "")
+        console.print(b)
+
+
+def main() -> None:
+    cli(prog_name="kmodel")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""The matrix: every design x preset x arch over the built-in scenarios, and the build.
+
+``run_matrix`` returns one row dict per design/preset/arch:
+
+    design, preset, arch    what was checked
+    verdict                 "reports" if any scenario reported; "error" if a check crashed;
+                            "clean" only if every scenario ran to completion;
+                            else "clean-so-far" (a --time cap or a limit stopped a search)
+    first_report            {"kind", "function", "scenario", "title"} of the first report,
+                            or None
+    executions, elapsed_s   totals over the row's scenarios
+    complete                every scenario's exploration was complete
+    scenarios               scenario -> its verdict ("reports", "clean", "clean-so-far",
+                            "error")
+    errors                  scenario -> the one-line error of a check that crashed
+    checks                  the CheckResults (``to_dict()`` for JSON)
+    interrupted             Ctrl-C stopped this row
+
+``run_build_matrix`` returns one row per design/preset with MMU_NOTIFIER=n: the scenarios
+need KVM, which selects MMU_NOTIFIER, so only the build is checked (verdict "build-error"
+or "builds").
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Callable
+
+from . import api
+from .patches import ORDER
+from .scenarios import SCENARIOS
+
+PRESETS = ("rt", "nonrt")
+
+
+def _verdict_of(verdicts: list[str], any_reports: bool) -> str:
+    if any_reports:
+        return "reports"
+    if "error" in verdicts:
+        return "error"
+    if verdicts and all(v == "clean" for v in verdicts):
+        return "clean"
+    return "clean-so-far"
+
+
+def cell_specs(designs=None, presets=None, arches=None, scenarios=None,
+               time_per_cell: float | None = None, all_reports: bool = False,
+               strategy: str = "default", config: dict | None = None):
+    """The checks of the matrix, row by row: [((design, preset, arch), [CheckSpec])]."""
+    designs = list(designs or ORDER)
+    presets = list(presets or PRESETS)
+    arches = list(arches or api.ARCHES)
+    scenarios = list(scenarios or SCENARIOS)
+    out = []
+    for d in designs:
+        for p in presets:
+            for a in arches:
+                specs = [api.CheckSpec(patches=[d], preset=p, arch=a, scenario=s,
+                                       strategy=strategy, config=dict(config or {}),
+                                       time_limit=time_per_cell,
+                                       stop_on_first=not all_reports)
+                         for s in scenarios]
+                out.append(((d, p, a), specs))
+    return out
+
+
+def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
+               time_per_cell: float | None = None, all_reports: bool = False,
+               strategy: str = "default", config: dict | None = None,
+               on_cell: Callable | None = None, progress: Callable | None = None
+               ) -> list[dict]:
+    """Run the matrix; see the module docstring for the rows.
+
+    Each check stops at its first report unless ``all_reports`` (a design with no report
+    is explored exhaustively either way); ``time_per_cell`` caps each check, and a check
+    that hit the cap is not complete.  ``on_cell(i, total, spec, outcome)`` is called
+    before each check (outcome None) and after it (a CheckResult, or the exception it
+    raised); ``progress`` is passed to ``api.run_check``.  Bad input (an unknown design,
+    preset, arch or scenario) raises ``api.BadInput`` before anything runs."""
+    plan = cell_specs(designs, presets, arches, scenarios, time_per_cell, all_reports,
+                      strategy, config)
+    for _key, specs in plan:
+        for spec in specs:
+            api._prepare(spec)               # bad input: fail before running anything
+    total = sum(len(specs) for _k, specs in plan)
+    rows = []
+    i = 0
+    for (d, p, a), specs in plan:
+        row = {"design": d, "preset": p, "arch": a, "verdict": "clean-so-far",
+               "first_report": None, "executions": 0, "elapsed_s": 0.0, "complete": True,
+               "scenarios": {}, "errors": {}, "checks": [], "interrupted": False}
+        rows.append(row)
+        any_reports = False
+        for spec in specs:
+            if on_cell:
+                on_cell(i, total, spec, None)
+            t0 = time.perf_counter()
+            try:
+                cr = api.run_check(spec, progress=progress) if progress else \
+                    api.run_check(spec)
+            except KeyboardInterrupt:
+                row["interrupted"] = True
+                row["complete"] = False
+                break
+            except api.BadInput:
+                raise
+            except Exception as e:                  # the model or a design crashed
+                where = traceback.extract_tb(e.__traceback__)[-1]
+                msg = (f"{type(e).__name__}: {e} (at {where.filename}:{where.lineno} in "
+                       f"{where.name})")
+                row["scenarios"][spec.scenario] = "error"
+                row["errors"][spec.scenario] = msg
+                row["complete"] = False
+                row["elapsed_s"] += time.perf_counter() - t0
+                if on_cell:
+                    on_cell(i, total, spec, e)
+                i += 1
+                continue
+            r = cr.result
+            row["checks"].append(cr)
+            row["scenarios"][spec.scenario] = cr.verdict
+            row["executions"] += r.executions
+            row["elapsed_s"] += r.elapsed_s
+            row["complete"] = row["complete"] and r.complete
+            if r.reports:
+                any_reports = True
+                if row["first_report"] is None:
+                    first = r.reports[0]
+                    row["first_report"] = {"kind": first.kind, "function": first.function,
+                                           "scenario": spec.scenario, "title": first.title}
+            if on_cell:
+                on_cell(i, total, spec, cr)
+            i += 1
+            if r.interrupted:
+                row["interrupted"] = True
+                break
+        row["verdict"] = _verdict_of(list(row["scenarios"].values()), any_reports)
+        if row["interrupted"]:
+            break
+    return rows
+
+
+def run_build_matrix(designs=None, presets=None, arch: str = "x86",
+                     scenario: str = "oom-reap") -> list[dict]:
+    """Every design with MMU_NOTIFIER=n: run_check reports the build errors before it
+    explores anything; a design that builds cannot run the KVM scenarios (BadInput)."""
+    rows = []
+    for d in list(designs or ORDER):
+        for p in list(presets or PRESETS):
+            spec = api.CheckSpec(patches=[d], preset=p, arch=arch, scenario=scenario,
+                                 config={"MMU_NOTIFIER": False})
+            try:
+                cr = api.run_check(spec)
+            except api.BadInput as e:
+                if "only the build is checked" not in str(e):
+                    raise
+                rows.append({"design": d, "preset": p, "config": {"MMU_NOTIFIER": False},
+                             "verdict": "builds", "errors": [], "check": None})
+                continue
+            rows.append({"design": d, "preset": p, "config": {"MMU_NOTIFIER": False},
+                         "verdict": cr.verdict, "errors": list(cr.build_errors),
+                         "check": cr})
+    return rows
+
+
+# -- rendering ----------------------------------------------------------------------
+
+SYMBOL = {"reports": "✗", "clean": "✓", "clean-so-far": "~", "error": "E",
+          "build-error": "✗", "builds": "✓"}
+LEGEND = ("✗ reports · ✓ clean (explored completely) · ~ clean so far (a time cap or limit "
+          "stopped the search) · E the check crashed")
+
+
+def scenario_names(rows: list[dict]) -> list[str]:
+    names: dict[str, None] = {}
+    for row in rows:
+        for s in row["scenarios"]:
+            names.setdefault(s, None)
+    return list(names)
+
+
+def first_report_cell(row: dict) -> str:
+    f = row["first_report"]
+    if not f:
+        if row["errors"]:
+            s, msg = next(iter(row["errors"].items()))
+            return f"error in {s}: {msg.splitlines()[0][:80]}"
+        return ""
+    return f"{f['kind']} in {f['function']} ({f['scenario']})"
+
+
+def to_markdown(rows: list[dict], build_rows: list[dict] | None = None) -> str:
+    scen = scenario_names(rows)
+    head = ["design", "preset", "arch", "verdict", "first report", "executions", "time"] \
+        + [f"`{s}`" for s in scen]
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] * 3 + [":---:", "---", "---:", "---:"]
+                            + [":---:"] * len(scen)) + "|"]
+    for row in rows:
+        cells = [f"`{row['design']}`", row["preset"], row["arch"], f"**{row['verdict']}**",
+                 first_report_cell(row).replace("|", "\\|"), str(row["executions"]),
+                 f"{row['elapsed_s']:.1f} s"]
+        cells += [SYMBOL.get(row["scenarios"].get(s, ""), " ") for s in scen]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(LEGEND)
+    if build_rows:
+        lines += ["", "MMU_NOTIFIER=n build:", "",
+                  "| design | preset | build | first error |", "|---|---|:---:|---|"]
+        for b in build_rows:
+            err = b["errors"][0].replace("|", "\\|") if b["errors"] else ""
+            lines.append(f"| `{b['design']}` | {b['preset']} | {b['verdict']} | {err} |")
+    return "\n".join(lines) + "\n"
+
+
+def checks(rows: list[dict], build_rows: list[dict] | None = None) -> list:
+    """Every CheckResult of the matrix, in order (for --json and --junit)."""
+    out = [cr for row in rows for cr in row["checks"]]
+    out += [b["check"] for b in build_rows or () if b["check"] is not None]
+    return out
+
+
+def summarize(rows: list[dict]) -> dict:
+    v = [r["verdict"] for r in rows]
+    return {k: v.count(k) for k in ("reports", "clean", "clean-so-far", "error")}

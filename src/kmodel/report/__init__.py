@@ -1,0 +1,17 @@
+"""What a check found, in the forms people and tools read.
+
+- ``text``: the splat as dmesg prints it, the interleaving as a table, the replay command
+  and a summary: what a kernel developer pastes into a reply on the list.
+- ``json_report``: one object per check (``CheckResult.to_dict()``), the schema in
+  README.md.
+- ``junit``: JUnit XML for CI, one testcase per design x preset x arch x scenario.
+- ``html``: one self-contained page, the tasks as columns and the steps as rows, lock
+  holds as bars and the violating step marked.
+"""
+
+from .locks import LockHold, lock_holds
+from .text import (render_report, render_summary, replay_file_name, trace_table,
+                   one_line_summary)
+
+__all__ = ["LockHold", "lock_holds", "render_report", "render_summary", "replay_file_name",
+           "trace_table", "one_line_summary"]
