@@ -1,5 +1,5 @@
-"""mm/memory.c, mm/mmu_gather.c, mm/gup.c, mm/page_alloc.c: mapping, unmapping and
-freeing pages, and the faults that GUP takes.
+"""mm/memory.c, mm/mmu_gather.c, mm/page_alloc.c: mapping, unmapping and freeing pages,
+and the faults that GUP takes.
 
 Simplified: a page-table-lock section (reading or changing a VMA's PTEs) is one atomic
 step on that VMA; page-table pages and the TLB itself are not modelled.  Freed pages are
@@ -95,36 +95,6 @@ async def unmap_page_range(tlb: mmu_gather, vma, start: int, end: int) -> int:
         tlb.pages.append(vma.ptes.pop(addr))
         n += 1
     return n
-
-
-@kfunc("mm/gup.c")
-async def get_user_pages_unlocked(mm, addr: int, write: bool):
-    """mm/gup.c: get_user_pages_unlocked -> __get_user_pages: take mmap_lock for read,
-    fault the page in if needed, and return it with a reference held (or None)."""
-    from ..kernel.locking.rwsem import down_read, up_read
-    await down_read(mm.mmap_lock)
-    p = await __get_user_pages(mm, addr, write)
-    await up_read(mm.mmap_lock)
-    return p
-
-
-@kfunc("mm/gup.c")
-async def __get_user_pages(mm, addr: int, write: bool):
-    vma = mm.find_vma(addr)
-    if vma is None:
-        return None
-    await Op((vma, "ptes"), WRITE, f"follow_page_pte({vma.name} @{addr})")
-    p = vma.ptes.get(addr)
-    if p is not None and not (write and addr in getattr(vma, "cow", ())):
-        await get_page(p)
-        return p
-    if not await handle_mm_fault(vma, addr, write):
-        return None
-    p = vma.ptes.get(addr)
-    if p is None:
-        return None
-    await get_page(p)
-    return p
 
 
 @kfunc("mm/memory.c")

@@ -156,6 +156,28 @@ async def rcu_dereference_memslots(kvm) -> kvm_memslots:
     return kvm.memslots
 
 
+@kfunc("virt/kvm/kvm_main.c")
+async def hva_to_pfn(mm, hva: int, write: bool):
+    """kvm_main.c: hva_to_pfn: GUP-fast first (a page already mapped, no signal check),
+    then the slow GUP, which gives up with a fatal signal pending (SIGPENDING)."""
+    from ...mm import gup
+    page = await gup.get_user_page_fast_only(mm, hva, write)
+    if page is not None:
+        return page
+    return await hva_to_pfn_slow(mm, hva, write)
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def hva_to_pfn_slow(mm, hva: int, write: bool):
+    from ...mm import gup
+    return await gup.get_user_pages_unlocked(mm, hva, write)
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def __kvm_faultin_pfn(slot, mm, gfn: int, write: bool):
+    return await hva_to_pfn(mm, slot.gfn_to_hva(gfn), write)
+
+
 def kvm_arch_guest_memory_reclaimed(kvm) -> None:
     """x86: the SEV cache flush; nothing for a non-SEV guest, nothing on arm64."""
 

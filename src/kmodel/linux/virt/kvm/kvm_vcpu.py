@@ -9,6 +9,9 @@ race.  A vCPU leaves KVM_RUN when a fatal signal is pending, as vcpu_run does.
 
 from __future__ import annotations
 
+from ....engine import READ, Op
+from ..kvm import spte
+
 VCPU_FAULT_RETRIES = 2
 RET_PF_CONTINUE = 0
 RET_PF_RETRY = 1
@@ -35,3 +38,32 @@ class kvm_page_fault:
         self.mmu_seq = 0
         self.slot = None
         self.page = None
+
+
+async def vcpu_run(vcpu, handle_exit) -> None:
+    """x86.c / arm.c: vcpu_run: enter the guest until a fatal signal is pending; each
+    access without a secondary-MMU entry exits to the fault handler."""
+    from ...kernel.sched import current
+    kvm = vcpu.kvm
+    ts = current()
+    for gfn, write in vcpu.accesses:
+        tries = 0
+        while True:
+            await Op(ts, READ, "fatal_signal_pending(current)")
+            if ts.sigkill_pending:
+                vcpu.exit_reason = "fatal signal"
+                return
+            if await spte.guest_access(kvm, gfn, ts.comm):
+                break
+            vcpu.faults += 1
+            r = await handle_exit(vcpu, gfn, write)
+            if r == RET_PF_FIXED:
+                continue
+            if r == EFAULT:
+                vcpu.exit_reason = "EFAULT"
+                return
+            tries += 1
+            vcpu.retries += 1
+            if tries > VCPU_FAULT_RETRIES:
+                vcpu.stuck_gfn = gfn
+                return

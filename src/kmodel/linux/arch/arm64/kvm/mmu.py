@@ -14,10 +14,10 @@ from ....kernel.locking.rwsem import down_read, up_read
 from ....kernel.locking.spinlock import read_lock, read_unlock, write_lock, write_unlock
 from ....kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock
 from ....mm import memory
-from ....virt.kvm import spte
+from ....virt.kvm import kvm_main, spte
+from ....virt.kvm.kvm_vcpu import vcpu_run
 from ....virt.kvm.kvm_host import KVM_MEMSLOT_INVALID
 from ....virt.kvm.kvm_vcpu import EFAULT, RET_PF_FIXED, RET_PF_RETRY
-from ...x86.kvm.mmu import __kvm_faultin_pfn, vcpu_run
 
 
 @kfunc("arch/arm64/kvm/mmu.c")
@@ -76,8 +76,8 @@ async def user_mem_abort(vcpu, gfn: int, write: bool) -> int:
     slot = kvm.memslots.find_gfn(gfn)
     if slot is None or KVM_MEMSLOT_INVALID in slot.flags:
         return RET_PF_RETRY
-    page = await __kvm_faultin_pfn(slot, mm, gfn, write)
-    if page is None:
+    page = await kvm_main.__kvm_faultin_pfn(slot, mm, gfn, write)
+    if page is None or isinstance(page, int):
         return EFAULT
     r = RET_PF_RETRY
     await read_lock(kvm.mmu_lock)                 # kvm_fault_lock (no pKVM)

@@ -13,9 +13,9 @@ from ....kernel.core import kfunc, READ_ONCE
 from ....kernel.locking.spinlock import read_lock, read_unlock, write_lock, write_unlock
 from ....kernel.panic import WARN_ON_ONCE
 from ....kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock
-from ....kernel.sched import current
 from ....mm import memory
-from ....virt.kvm import spte
+from ....virt.kvm import kvm_main, spte
+from ....virt.kvm.kvm_vcpu import vcpu_run
 from ....virt.kvm.kvm_host import INVALID_GPA, KVM_MEMSLOT_INVALID
 from ....virt.kvm.kvm_vcpu import EFAULT, RET_PF_CONTINUE, RET_PF_FIXED, RET_PF_RETRY, \
     VCPU_FAULT_RETRIES, kvm_page_fault
@@ -66,16 +66,6 @@ def mmu_invalidate_retry_gfn(kvm, mmu_seq: int, gfn: int) -> bool:
     return kvm.mmu_invalidate_seq != mmu_seq
 
 
-@kfunc("virt/kvm/kvm_main.c")
-async def hva_to_pfn(mm, hva: int, write: bool):
-    return await memory.get_user_pages_unlocked(mm, hva, write)
-
-
-@kfunc("virt/kvm/kvm_main.c")
-async def __kvm_faultin_pfn(slot, mm, gfn: int, write: bool):
-    return await hva_to_pfn(mm, slot.gfn_to_hva(gfn), write)
-
-
 @kfunc("arch/x86/kvm/mmu/mmu.c")
 async def kvm_mmu_faultin_pfn(vcpu, fault: kvm_page_fault) -> int:
     """mmu.c: kvm_mmu_faultin_pfn: snapshot mmu_invalidate_seq (then smp_rmb), look up the
@@ -87,9 +77,9 @@ async def kvm_mmu_faultin_pfn(vcpu, fault: kvm_page_fault) -> int:
     fault.slot = kvm.memslots.find_gfn(fault.gfn)
     if fault.slot is None or KVM_MEMSLOT_INVALID in fault.slot.flags:
         return RET_PF_RETRY
-    fault.page = await __kvm_faultin_pfn(fault.slot, kvm.mm, fault.gfn, fault.write)
-    if fault.page is None:
-        return EFAULT
+    fault.page = await kvm_main.__kvm_faultin_pfn(fault.slot, kvm.mm, fault.gfn, fault.write)
+    if fault.page is None or isinstance(fault.page, int):
+        return EFAULT                 # KVM_PFN_ERR_FAULT / KVM_PFN_ERR_SIGPENDING
     return RET_PF_CONTINUE
 
 
@@ -138,31 +128,3 @@ async def vmx_handle_exit(vcpu, gfn: int, write: bool) -> int:
 @kfunc("arch/x86/kvm/x86.c")
 async def kvm_arch_vcpu_ioctl_run(vcpu) -> None:
     await vcpu_run(vcpu, vmx_handle_exit)
-
-
-async def vcpu_run(vcpu, handle_exit) -> None:
-    """x86.c / arm.c: vcpu_run: enter the guest until a fatal signal is pending; each
-    access without a secondary-MMU entry exits to the fault handler."""
-    kvm = vcpu.kvm
-    ts = current()
-    for gfn, write in vcpu.accesses:
-        tries = 0
-        while True:
-            await Op(ts, READ, "fatal_signal_pending(current)")
-            if ts.sigkill_pending:
-                vcpu.exit_reason = "fatal signal"
-                return
-            if await spte.guest_access(kvm, gfn, ts.comm):
-                break
-            vcpu.faults += 1
-            r = await handle_exit(vcpu, gfn, write)
-            if r == RET_PF_FIXED:
-                continue
-            if r == EFAULT:
-                vcpu.exit_reason = "EFAULT"
-                return
-            tries += 1
-            vcpu.retries += 1
-            if tries > VCPU_FAULT_RETRIES:
-                vcpu.stuck_gfn = gfn
-                return

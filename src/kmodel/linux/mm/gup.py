@@ -1,0 +1,66 @@
+"""mm/gup.c: get_user_pages, the slow path that faults pages in, and GUP-fast, the
+lockless walk that only takes a page already mapped.
+
+The slow path stops when the caller has a fatal signal pending (-EINTR: "don't keep
+faulting pages and potentially allocating memory"); GUP-fast does not look at signals.
+"""
+
+from __future__ import annotations
+
+from ...engine import READ, WRITE, Op
+from ..kernel.core import kfunc
+from ..kernel.locking.rwsem import down_read, up_read
+from ..kernel.sched import current, fatal_signal_pending
+from .memory import get_page, handle_mm_fault
+
+EINTR = -4
+
+
+@kfunc("mm/gup.c")
+async def get_user_page_fast_only(mm, addr: int, write: bool):
+    """mm/gup.c: the lockless walk (IRQs off): a present PTE -- writable if asked -- gets
+    its page with a reference; anything else fails and the caller takes the slow path."""
+    vma = mm.find_vma(addr)
+    if vma is None:
+        return None
+    await Op((vma, "ptes"), READ, f"gup_fast_pte_range({vma.name} @{addr})")
+    p = vma.ptes.get(addr)
+    if p is None or (write and addr in vma.cow):
+        return None
+    await get_page(p)
+    return p
+
+
+@kfunc("mm/gup.c")
+async def get_user_pages_unlocked(mm, addr: int, write: bool):
+    """mm/gup.c: get_user_pages_unlocked -> __get_user_pages: take mmap_lock for read,
+    fault the page in if needed, and return it with a reference held (or None)."""
+    await down_read(mm.mmap_lock)
+    p = await __get_user_pages(mm, addr, write)
+    await up_read(mm.mmap_lock)
+    return p
+
+
+@kfunc("mm/gup.c")
+async def __get_user_pages(mm, addr: int, write: bool):
+    vma = mm.find_vma(addr)
+    if vma is None:
+        return None
+    ts = current()
+    await Op(ts, READ, "fatal_signal_pending(current)")
+    if fatal_signal_pending(ts):
+        return EINTR                 # "don't keep faulting pages"
+    await Op((vma, "ptes"), WRITE, f"follow_page_pte({vma.name} @{addr})")
+    p = vma.ptes.get(addr)
+    if p is not None and not (write and addr in vma.cow):
+        await get_page(p)
+        return p
+    if not await handle_mm_fault(vma, addr, write):
+        return None
+    p = vma.ptes.get(addr)
+    if p is None:
+        return None
+    await get_page(p)
+    return p
+
+
