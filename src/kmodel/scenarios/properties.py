@@ -70,7 +70,7 @@ def no_spte_maps_freed_page(sc, ex) -> None:
     if kvm is None:
         return
     for gfn, page in sorted(kvm.arch.sptes.items()):
-        if page.freed:
+        if page.freed and not getattr(page, "uaf_reported", False):
             ex.report(Report("use-after-free",
                              "use-after-free: secondary MMU maps a freed page (end)", "-",
                              "no_spte_maps_freed_page", [],

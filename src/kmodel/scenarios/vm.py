@@ -93,9 +93,6 @@ class VmScenario(KernelProgram):
             vma.initial_pages = list(vma.ptes.values())
         if "vcpu-cow" in self.activities:
             self.vma1.cow = {VMA_GUEST1}
-        for vma in mm.vmas:
-            if not hasattr(vma, "cow"):
-                vma.cow = set()
         self.slot0 = kvm_memory_slot(0, 0x0, n, VMA_GUEST0)
         self.slot1 = kvm_memory_slot(1, 0x10, n, VMA_GUEST1)
         self.kvm = kvm = kvm_create_vm(mm, [self.slot0, self.slot1], gpc_uhvas=[VMA_GUEST0])

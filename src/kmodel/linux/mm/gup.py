@@ -11,7 +11,8 @@ from ...engine import READ, WRITE, Op
 from ..kernel.core import kfunc
 from ..kernel.locking.rwsem import down_read, up_read
 from ..kernel.sched import current, fatal_signal_pending
-from .memory import get_page, handle_mm_fault
+from .memory import get_page, handle_mm_fault, pte_offset_map_lock, pte_unmap_unlock, \
+    put_page
 
 EINTR = -4
 
@@ -27,8 +28,23 @@ async def get_user_page_fast_only(mm, addr: int, write: bool):
     p = vma.ptes.get(addr)
     if p is None or (write and addr in vma.cow):
         return None
-    await get_page(p)
+    if not await try_grab_folio_fast(p):
+        return None
+    await Op((vma, "ptes"), READ, f"gup_fast: recheck pte ({vma.name} @{addr})")
+    if vma.ptes.get(addr) is not p:        # the PTE changed under us: back off
+        await put_page(p)
+        return None
     return p
+
+
+async def try_grab_folio_fast(p) -> bool:
+    """mm/gup.c: take a reference only if the page is not already on its way to being
+    freed (folio_ref_try_add)."""
+    await Op(p, WRITE, f"try_grab_folio_fast(pfn {p.pfn:#x})")
+    if p.refcount == 0:
+        return False
+    p.refcount += 1
+    return True
 
 
 @kfunc("mm/gup.c")
@@ -50,17 +66,22 @@ async def __get_user_pages(mm, addr: int, write: bool):
     await Op(ts, READ, "fatal_signal_pending(current)")
     if fatal_signal_pending(ts):
         return EINTR                 # "don't keep faulting pages"
-    await Op((vma, "ptes"), WRITE, f"follow_page_pte({vma.name} @{addr})")
+    await pte_offset_map_lock(vma)
+    await Op((vma, "ptes"), READ, f"follow_page_pte({vma.name} @{addr})")
     p = vma.ptes.get(addr)
     if p is not None and not (write and addr in vma.cow):
         await get_page(p)
+        await pte_unmap_unlock(vma)
         return p
+    await pte_unmap_unlock(vma)
     if not await handle_mm_fault(vma, addr, write):
         return None
+    await pte_offset_map_lock(vma)
+    await Op((vma, "ptes"), READ, f"follow_page_pte({vma.name} @{addr})")
     p = vma.ptes.get(addr)
-    if p is None:
-        return None
-    await get_page(p)
+    if p is not None:
+        await get_page(p)
+    await pte_unmap_unlock(vma)
     return p
 
 

@@ -55,8 +55,10 @@ async def try_to_unmap_one(vma, addr: int) -> None:
     lock and the anon_vma lock -- around a blockable invalidation of one page."""
     rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
     await mn.mmu_notifier_invalidate_range_start(rng)
+    await memory.pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"ptep_clear_flush({vma.name} @{addr})")
     p = vma.ptes.pop(addr, None)
+    await memory.pte_unmap_unlock(vma)
     await mn.mmu_notifier_invalidate_range_end(rng)
     if p is not None:
         await memory.put_page(p)

@@ -1,8 +1,8 @@
 """mm/memory.c, mm/mmu_gather.c, mm/page_alloc.c: mapping, unmapping and freeing pages,
 and the faults that GUP takes.
 
-Simplified: a page-table-lock section (reading or changing a VMA's PTEs) is one atomic
-step on that VMA; page-table pages and the TLB itself are not modelled.  Freed pages are
+Simplified: one page-table lock per VMA (pte_offset_map_lock); page-table pages and the
+TLB itself are not modelled.  Freed pages are
 poisoned: if a secondary MMU still maps a page when it is freed, or installs a mapping of
 a freed page, that is reported as a use-after-free, where it happens.
 """
@@ -58,6 +58,10 @@ def free_page(p: page) -> None:
 
 
 def report_uaf(p: page, what: str, access: str) -> None:
+    """Once per page and execution: the first place the stale mapping shows."""
+    if getattr(p, "uaf_reported", False):
+        return
+    p.uaf_reported = True
     k = kernel()
     ts = current()
     trace = call_trace()
@@ -71,6 +75,16 @@ def report_uaf(p: page, what: str, access: str) -> None:
     current_execution().report(Report("use-after-free",
                                       f"use-after-free: secondary MMU maps a freed page "
                                       f"({access})", ts.comm, fn, trace, "\n".join(lines)))
+
+
+async def pte_offset_map_lock(vma) -> None:
+    from ..kernel.locking.spinlock import spin_lock
+    await spin_lock(vma.ptl)
+
+
+async def pte_unmap_unlock(vma) -> None:
+    from ..kernel.locking.spinlock import spin_unlock
+    await spin_unlock(vma.ptl)
 
 
 def tlb_gather_mmu(mm) -> mmu_gather:
@@ -89,11 +103,13 @@ async def tlb_finish_mmu(tlb: mmu_gather) -> None:
 async def unmap_page_range(tlb: mmu_gather, vma, start: int, end: int) -> int:
     """mm/memory.c: unmap_page_range: clear the PTEs under the page-table lock and gather
     the pages for freeing after the TLB flush.  Returns how many pages it unmapped."""
+    await pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"unmap_page_range({vma.name} [{start}, {end}))")
     n = 0
     for addr in sorted(a for a in vma.ptes if start <= a < end):
         tlb.pages.append(vma.ptes.pop(addr))
         n += 1
+    await pte_unmap_unlock(vma)
     return n
 
 
@@ -109,11 +125,13 @@ async def __handle_mm_fault(vma, addr: int, write: bool) -> bool:
     mm = vma.vm_mm
     if MMF_UNSTABLE in mm.flags:
         return False
-    if write and addr in getattr(vma, "cow", ()):
+    if write and addr in vma.cow:
         return await do_wp_page(vma, addr)
+    await pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"do_anonymous_page({vma.name} @{addr})")
     if addr not in vma.ptes:
         vma.ptes[addr] = alloc_page()
+    await pte_unmap_unlock(vma)
     return True
 
 
@@ -125,10 +143,12 @@ async def do_wp_page(vma, addr: int) -> bool:
     rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
     new = alloc_page()
     await mn.mmu_notifier_invalidate_range_start(rng)
+    await pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"wp_page_copy({vma.name} @{addr})")
     old = vma.ptes.get(addr)
     vma.ptes[addr] = new
     vma.cow.discard(addr)
+    await pte_unmap_unlock(vma)
     await mn.mmu_notifier_invalidate_range_end(rng)
     if old is not None:
         await put_page(old)

@@ -8,6 +8,7 @@ that a guest can still reach is caught where it happens.
 from __future__ import annotations
 
 from ..kernel.locking.rwsem import rw_semaphore
+from ..kernel.locking.spinlock import spinlock_t
 
 MMF_UNSTABLE = "MMF_UNSTABLE"
 MMF_OOM_SKIP = "MMF_OOM_SKIP"
@@ -39,6 +40,8 @@ class vm_area_struct:
         self.vm_flags = set(flags)
         self.name = name
         self.ptes: dict[int, page] = {}     # address -> page (present PTEs)
+        self.ptl = spinlock_t(f"ptlock({name}@{start:#x})")   # the page-table lock
+        self.cow: set[int] = set()          # addresses mapped read-only, to be CoW-broken
         self.detached = False
 
     def is_anonymous(self) -> bool:
