@@ -21,10 +21,9 @@ Activities (each one task, named as ps would show it):
 
 from __future__ import annotations
 
-from ..engine import Report
 from ..linux.kernel.exit import do_exit
 from ..linux.kernel.locking.spinlock import spinlock_t
-from ..linux.kernel.sched import TASK_KILLABLE, Blocked, current
+from ..linux.kernel.sched import Blocked, current
 from ..linux.mm import oom_kill
 from ..linux.mm.madvise import do_vmi_align_munmap, madvise_dontneed, shrink_folio_list
 from ..linux.mm.memory import alloc_page

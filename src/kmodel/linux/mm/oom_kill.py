@@ -12,7 +12,7 @@ from ..kernel.core import kernel, kfunc
 from ..kernel.locking.rwsem import down_read, down_read_trylock, up_read
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_WAKEKILL, Blocked, \
-    current, schedule_timeout_idle
+    schedule_timeout_idle
 from ..kernel.workqueue import spawn_kworker
 from . import memory, mmu_notifier as mn
 from .mm_types import MMF_OOM_REAP_QUEUED, MMF_OOM_SKIP, MMF_UNSTABLE, VM_HUGETLB, \

@@ -73,7 +73,7 @@ class gfn_to_pfn_cache:
 
     def __init__(self, name: str, uhva: int):
         self.cname = name
-        self.lock = rwlock_t(f"&gpc->lock")
+        self.lock = rwlock_t("&gpc->lock")
         self.uhva = uhva
         self.valid = True
 

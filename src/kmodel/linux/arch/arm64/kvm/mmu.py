@@ -8,7 +8,7 @@ kvm_unmap_gfn_range does its own TLB maintenance and returns false.
 
 from __future__ import annotations
 
-from .....engine import READ, WRITE, Op
+from .....engine import READ, Op
 from ....kernel.core import kfunc
 from ....kernel.locking.rwsem import down_read, up_read
 from ....kernel.locking.spinlock import read_lock, read_unlock, write_lock, write_unlock

@@ -8,7 +8,7 @@ same hold.  Zaps run under the write side, taken by kvm_handle_hva_range.
 
 from __future__ import annotations
 
-from .....engine import READ, WRITE, Op
+from .....engine import READ, Op
 from ....kernel.core import kfunc, READ_ONCE
 from ....kernel.locking.spinlock import read_lock, read_unlock, write_lock, write_unlock
 from ....kernel.panic import WARN_ON_ONCE
@@ -18,7 +18,7 @@ from ....virt.kvm import kvm_main, spte
 from ....virt.kvm.kvm_vcpu import vcpu_run
 from ....virt.kvm.kvm_host import INVALID_GPA, KVM_MEMSLOT_INVALID
 from ....virt.kvm.kvm_vcpu import EFAULT, RET_PF_CONTINUE, RET_PF_FIXED, RET_PF_RETRY, \
-    VCPU_FAULT_RETRIES, kvm_page_fault
+    kvm_page_fault
 
 
 @kfunc("arch/x86/kvm/mmu/tdp_mmu.c")
