@@ -32,6 +32,11 @@ class BadInput(Exception):
     """Input the user can fix: one line, exit status 2."""
 
 
+class BuildOnly(BadInput):
+    """The configuration builds but cannot run a scenario (MMU_NOTIFIER=n: KVM selects
+    it): the build was the whole check, and it passed."""
+
+
 @dataclass
 class CheckSpec:
     patches: list[str] = field(default_factory=lambda: ["upstream"])
@@ -197,8 +202,9 @@ def run_check(spec: CheckSpec, progress=None) -> CheckResult:
                               "make", e.split(":")[0], [], e) for e in errors]
         return CheckResult(spec, config, res, "build", errors)
     if not config.MMU_NOTIFIER:
-        raise BadInput("the scenarios run a KVM guest, and CONFIG_KVM selects MMU_NOTIFIER: "
-                       "with MMU_NOTIFIER=n only the build is checked, and it built")
+        raise BuildOnly("the scenarios run a KVM guest, and CONFIG_KVM selects "
+                        "MMU_NOTIFIER: with MMU_NOTIFIER=n only the build is checked, and "
+                        "it built")
     fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
     if progress is not None:
         fac = _watched(fac, progress)
@@ -298,5 +304,5 @@ def replay(record: dict) -> CheckResult:
     return CheckResult(spec, config, res, "replay", trace=list(ex.trace), outcome=ex.outcome)
 
 
-__all__ = ["CheckSpec", "CheckResult", "BadInput", "Progress", "run_check", "replay", "build_config",
-           "STRATEGIES", "ARCHES", "asdict"]
+__all__ = ["CheckSpec", "CheckResult", "BadInput", "BuildOnly", "Progress", "run_check",
+           "replay", "build_config", "STRATEGIES", "ARCHES", "asdict"]

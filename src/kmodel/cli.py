@@ -21,9 +21,15 @@ from .linux.config import PRESETS, SYMBOLS
 from .patching import PatchError, load
 from .report import html as html_report
 from .report import json_report, junit
-from .report.text import render_report, render_summary, replay_file_name, one_line_summary
+from .report.text import (
+    one_line_summary,
+    render_report,
+    render_summary,
+    replay_file_name,
+)
 
 EXIT_CLEAN, EXIT_REPORTS, EXIT_BAD, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_SIGPIPE = 141
 DEFAULT_OUT = "kmodel-out"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -33,20 +39,23 @@ class Exit(Exception):
         self.code = code
 
 
+def _quiet_stdout() -> None:
+    """After a broken pipe: send what Python still flushes at exit to /dev/null."""
+    import os
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _err(msg: str) -> None:
     click.echo(f"kmodel: error: {msg}", err=True)
 
 
 def _where(e: BaseException) -> str:
-    tb = traceback.extract_tb(e.__traceback__)
-    if not tb:
-        return ""
-    f = tb[-1]
-    try:
-        fn = str(Path(f.filename).resolve().relative_to(Path.cwd()))
-    except ValueError:
-        fn = f.filename
-    return f" (at {fn}:{f.lineno}, in {f.name})"
+    from .matrix import where
+    return where(e)
 
 
 def handled(fn):
@@ -57,6 +66,12 @@ def handled(fn):
             return fn(*args, **kw)
         except Exit as e:
             sys.exit(e.code)
+        except BrokenPipeError:                  # kmodel ... | head
+            _quiet_stdout()
+            sys.exit(EXIT_SIGPIPE)
+        except api.BuildOnly as e:
+            click.echo(f"kmodel: builds: {e}")
+            sys.exit(EXIT_CLEAN)
         except (api.BadInput, PatchError) as e:
             if debug:
                 traceback.print_exc()
@@ -261,6 +276,9 @@ def _save_and_print(cr, out_dir: Path, full: bool, quiet: bool) -> list[tuple]:
         path = None
         if rep.schedule:
             record = cr.replay_record(rep)
+            # a patch file by its absolute path: the record replays from any directory
+            record["patches"] = [str(Path(p).resolve()) if p.endswith(".py") and
+                                 Path(p).is_file() else p for p in record["patches"]]
             counts[rep.kind] = counts.get(rep.kind, 0) + 1
             path = out_dir / replay_file_name(cr.spec, rep, counts[rep.kind])
             json_report.write_replay(path, record)
@@ -372,7 +390,7 @@ def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs,
     _write_outputs(cr, shown, json_path, junit_path, html_path)
     click.echo(one_line_summary(cr) if quiet else render_summary(cr))
     if cr.result.interrupted:
-        click.echo(f"kmodel: interrupted: the above is what was found so far"
+        click.echo("kmodel: interrupted: the above is what was found so far"
                    + (f"; replay records in {out_dir}/" if shown else ""), err=True)
         raise Exit(EXIT_INTERRUPTED)
     raise Exit(EXIT_REPORTS if cr.result.reports else EXIT_CLEAN)
@@ -404,7 +422,8 @@ def replay(file, full_trace, html_path):
         record = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise api.BadInput(f"{file}: not a replay record: not JSON ({e})") from None
-    if isinstance(record, dict) and "replay" in record and "schedule" not in record:
+    if isinstance(record, dict) and isinstance(record.get("replay"), dict) \
+            and "format" not in record:
         record = record["replay"]             # a report object from --json output
     try:
         cr = api.replay(record)
@@ -452,6 +471,7 @@ def explain(name):
       kmodel explain examples/my_design.py
     """
     import inspect
+
     from .linux.kernel.core import REGISTRY
     p = load(name)
     mod = _module_of(p)
@@ -567,7 +587,8 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
         rows = mx.run_matrix(designs, presets, arches, scenarios, time_per_cell,
                              all_reports, on_cell=on_cell, progress=ticker)
         interrupted = any(r["interrupted"] for r in rows)
-        build_rows = [] if no_build or interrupted else mx.run_build_matrix(designs, presets)
+        build_rows = [] if no_build or interrupted else \
+            mx.run_build_matrix(designs, (presets or ["rt"])[:1])
     _print_matrix(rows, build_rows, time_per_cell)
     if json_path:
         json_report.write_checks(json_path, mx.checks(rows, build_rows))
@@ -615,7 +636,8 @@ def _print_matrix(rows, build_rows, time_per_cell) -> None:
     console.print(mx.LEGEND + (f"; each check capped at {time_per_cell:g} s"
                                if time_per_cell else ""), highlight=False)
     if build_rows:
-        b = Table(title="MMU_NOTIFIER=n build", title_justify="left")
+        b = Table(title="MMU_NOTIFIER=n build (KVM selects MMU_NOTIFIER: only the build "
+                        "is checked)", title_justify="left")
         b.add_column("design")
         b.add_column("preset")
         b.add_column("build")
@@ -628,7 +650,22 @@ def _print_matrix(rows, build_rows, time_per_cell) -> None:
 
 
 def main() -> None:
-    cli(prog_name="kmodel")
+    """The console script: click's usage errors exit 2, Ctrl-C anywhere exits 130."""
+    try:
+        rv = cli.main(prog_name="kmodel", standalone_mode=False)
+    except click.exceptions.Abort:            # click's name for a KeyboardInterrupt
+        click.echo("kmodel: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("kmodel: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        _quiet_stdout()
+        sys.exit(EXIT_SIGPIPE)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@
 """
 
 from .locks import LockHold, lock_holds
-from .text import (render_report, render_summary, replay_file_name, trace_table,
-                   one_line_summary)
+from .text import (one_line_summary, render_report, render_summary, replay_file_name,
+                   trace_table)
 
 __all__ = ["LockHold", "lock_holds", "render_report", "render_summary", "replay_file_name",
            "trace_table", "one_line_summary"]

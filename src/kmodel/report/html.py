@@ -14,12 +14,24 @@ from html import escape
 from pathlib import Path
 
 from .locks import LockHold, lock_holds
-from .text import format_metrics, schedule_tasks
+from .text import format_metrics, next_step_of, schedule_tasks
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+           "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
 
 
-def _color(lock: str) -> str:
-    h = int(hashlib.sha1(lock.encode()).hexdigest()[:6], 16)
-    return f"hsl({h % 360}, 62%, 45%)"
+def _colors(holds: list[LockHold]) -> dict[str, str]:
+    """A distinct colour per lock, in order of first acquire; hashed past the palette."""
+    out: dict[str, str] = {}
+    for h in holds:
+        if h.lock not in out:
+            i = len(out)
+            if i < len(PALETTE):
+                out[h.lock] = PALETTE[i]
+            else:
+                hue = int(hashlib.sha1(h.lock.encode()).hexdigest()[:6], 16) % 360
+                out[h.lock] = f"hsl({hue}, 60%, 42%)"
+    return out
 
 
 def _lanes(holds: list[LockHold]) -> tuple[dict[int, int], int]:
@@ -50,7 +62,7 @@ h1 .kind { color:var(--hot); font-family:ui-monospace,Menlo,Consolas,monospace; 
 .meta { color:var(--muted); margin:2px 0; }
 .meta b { color:var(--fg); font-weight:600; }
 code, pre, .op, td.step { font-family:ui-monospace,"DejaVu Sans Mono",Menlo,Consolas,monospace; }
-main { display:grid; grid-template-columns:minmax(0,1fr) minmax(360px,44ch); gap:0;
+main { display:grid; grid-template-columns:minmax(0,1fr) clamp(360px,38vw,640px); gap:0;
        height:calc(100vh - 96px); }
 .timeline { overflow:auto; border-right:1px solid var(--line); }
 table { border-collapse:separate; border-spacing:0; }
@@ -61,7 +73,7 @@ th.step, td.step { position:sticky; left:0; background:#f6f8fa; z-index:1; text-
                    color:var(--muted); padding:0 8px; font-size:12px; }
 thead th.step { z-index:3; }
 td { padding:0; vertical-align:top; border-bottom:1px solid #f1f3f5; }
-td.cell { min-width:230px; max-width:340px; }
+td.cell { min-width:250px; max-width:360px; }
 .c { display:flex; align-items:stretch; min-height:22px; }
 .lanes { display:flex; gap:2px; padding:0 3px; }
 .lane { width:7px; }
@@ -79,12 +91,14 @@ tr.after td.cell { opacity:.55; }
 tr.violation td { background:var(--hotbg) !important; border-top:2px solid var(--hot);
                   border-bottom:2px solid var(--hot); }
 tr.violation td.step { color:var(--hot); font-weight:700; }
+tr.next td.ran { outline:2px dashed var(--hot); outline-offset:-2px; opacity:1 !important; }
+.badge.next { background:#fff; color:var(--hot); border:1px solid var(--hot); }
 .badge { display:inline-block; background:var(--hot); color:#fff; border-radius:3px;
          font:600 11px system-ui,sans-serif; padding:0 5px; margin-top:2px; }
 aside { overflow:auto; padding:10px 14px; }
 aside h2 { font-size:14px; margin:10px 0 6px; }
 pre.splat { background:#161b22; color:#e6edf3; padding:10px 12px; border-radius:6px;
-            font-size:12px; line-height:1.4; white-space:pre; overflow-x:auto; }
+            font-size:12px; line-height:1.4; white-space:pre-wrap; overflow-wrap:anywhere; }
 ul.legend { list-style:none; padding:0; margin:0; font-size:12px; }
 ul.legend li { display:flex; gap:8px; align-items:center; padding:2px 0; cursor:default; }
 ul.legend .sw { width:12px; height:12px; border-radius:2px; background:var(--lc); flex:none; }
@@ -125,6 +139,8 @@ def render_timeline(cr, report, trace: list, replay_path: str | None = None) -> 
     r = cr.result
     tasks = list(dict.fromkeys([t for t, *_ in trace] + schedule_tasks(report.schedule)))
     holds = lock_holds(trace)
+    color = _colors(holds)
+    nxt = next_step_of(trace, report.task, report.step)
     by_task: dict[str, list[LockHold]] = {t: [] for t in tasks}
     for h in holds:
         by_task.setdefault(h.task, []).append(h)
@@ -158,7 +174,7 @@ def render_timeline(cr, report, trace: list, replay_path: str | None = None) -> 
                 cls.append("open")
         end = f"step {h.end}" if h.released else "the end (never released)"
         title = f"{h.how}({h.lock}) held by {h.task} from step {h.start} to {end}"
-        return (f'<div class="{" ".join(cls)}" style="--lc:{_color(h.lock)}" '
+        return (f'<div class="{" ".join(cls)}" style="--lc:{color[h.lock]}" '
                 f'data-lock="{escape(h.lock)}" title="{escape(title)}"></div>')
 
     rows = []
@@ -169,13 +185,19 @@ def render_timeline(cr, report, trace: list, replay_path: str | None = None) -> 
             rcls.append("violation")
         elif 0 <= report.step < s:
             rcls.append("after")
+        if s == nxt:
+            rcls.append("next")
         rid = ' id="violation"' if s == report.step else ""
         cells = [f'<td class="step">{s}</td>']
         for t in tasks:
             lane_html = "".join(bar(h, s) for h in grid[t][s])
             if t == task:
-                badge = ('<br><span class="badge">reported here</span>'
-                         if s == report.step else "")
+                badge = ""
+                if s == report.step:
+                    badge = '<br><span class="badge">reported here</span>'
+                elif s == nxt:
+                    badge = ('<br><span class="badge next">the operation it was '
+                             'heading to</span>')
                 content = (f'<div class="op"><span class="fn">{escape(fn)}</span>'
                            f'{escape(label)}{badge}</div>')
                 tcls = "cell ran"
@@ -196,7 +218,7 @@ def render_timeline(cr, report, trace: list, replay_path: str | None = None) -> 
     for h in holds:
         legend_seen.setdefault((h.lock, h.shared), None)
     legend = "".join(
-        f'<li data-lock="{escape(lock)}" style="--lc:{_color(lock)}">'
+        f'<li data-lock="{escape(lock)}" style="--lc:{color[lock]}">'
         f'<span class="sw{" shared" if shared else ""}"></span><code>{escape(lock)}</code>'
         f'{" (shared)" if shared else ""}</li>'
         for lock, shared in legend_seen)

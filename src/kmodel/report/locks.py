@@ -87,7 +87,7 @@ def lock_holds(trace: list) -> list[LockHold]:
     holds: list[LockHold] = []
     last = len(trace) - 1
     for step, entry in enumerate(trace):
-        task, _function, label = entry[0], entry[1], entry[2]
+        task, label = entry[0], entry[2]
         c = classify(label)
         if c is None:
             continue
