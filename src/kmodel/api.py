@@ -139,6 +139,7 @@ def _prepare(spec: CheckSpec):
     config = build_config(spec.preset, spec.config)
     try:
         sdef = scenarios.resolve(spec.scenario)
+        scenarios.check_knobs(spec.knobs)
     except KeyError as e:
         raise BadInput(e.args[0]) from None
     try:

@@ -66,9 +66,38 @@ def resolve(spec: str) -> ScenarioDef:
     return ScenarioDef(spec, tuple(parts), "activities: " + ", ".join(parts))
 
 
+KNOBS = {
+    "pages": (int, "pages per guest memslot (and per VMA); default 1"),
+    "heap": (bool, "include QEMU's heap VMA, which backs no memslot; default true"),
+    "reap_hits_memslot": (bool, "guest memory is private anonymous memory the reaper "
+                                "unmaps (false: shared memory, which it skips); default "
+                                "true"),
+}
+
+
+def check_knobs(knobs: dict) -> dict:
+    """Validate knob names and types; raises KeyError with a one-line message."""
+    out = {}
+    for name, value in (knobs or {}).items():
+        if name not in KNOBS:
+            import difflib
+            close = difflib.get_close_matches(name, list(KNOBS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise KeyError(f"unknown knob {name!r}{hint}; knobs: {', '.join(KNOBS)}")
+        kind = KNOBS[name][0]
+        if kind is bool and not isinstance(value, bool):
+            raise KeyError(f"knob {name} takes true or false, not {value!r}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)
+                            or not 1 <= value <= 64):
+            raise KeyError(f"knob {name} takes a whole number from 1 to 64, not {value!r}")
+        out[name] = value
+    return out
+
+
 def factory(sdef: ScenarioDef, config, arch: str, knobs: dict | None = None):
     merged = {**sdef.knobs, **(knobs or {})}
     return lambda: VmScenario(config, arch, list(sdef.activities), merged)
 
 
-__all__ = ["SCENARIOS", "ACTIVITIES", "ScenarioDef", "resolve", "factory", "VmScenario"]
+__all__ = ["SCENARIOS", "ACTIVITIES", "KNOBS", "ScenarioDef", "resolve", "check_knobs",
+           "factory", "VmScenario"]

@@ -37,7 +37,7 @@ def counters_balanced(sc, ex) -> None:
     title = ("kmodel invariant: mmu_invalidate_in_progress "
              + ("underflowed" if inprog < 0 else "left raised" if inprog else "balanced")
              + (", mn_active_invalidate_count left raised" if count else ""))
-    ex.report(Report("invariant", title, "-", "kvm_mmu_notifier_invalidate_range_end", [],
+    ex.report(Report("invariant", title, "(end of run)", "kvm_mmu_notifier_invalidate_range_end", [],
                      "\n".join(lines)))
 
 
@@ -72,7 +72,8 @@ def no_spte_maps_freed_page(sc, ex) -> None:
     for gfn, page in sorted(kvm.arch.sptes.items()):
         if page.freed and not getattr(page, "uaf_reported", False):
             ex.report(Report("use-after-free",
-                             "use-after-free: secondary MMU maps a freed page (end)", "-",
+                             "use-after-free: secondary MMU maps a freed page (end)",
+                             "(end of run)",
                              "no_spte_maps_freed_page", [],
                              f"kmodel: at the end gfn {gfn:#x} still maps pfn {page.pfn:#x},"
                              f" freed by {page.freed_by}"))
