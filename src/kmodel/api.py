@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 from . import scenarios
 from .engine import Limits, ModelError, Result
-from .engine.strategies import Dpor, Naive, RandomWalk, Replay
+from .engine.strategies import Dpor, Naive, Pct, RandomWalk, Replay
 from .linux.config import PRESETS, SYMBOLS, Config
 from .patching import PatchError, applied, build_errors, load
 
@@ -23,6 +23,8 @@ STRATEGIES = {
     "dpor": "exhaustive: one execution per class of equivalent interleavings",
     "bounded": "DPOR restricted to at most --preemptions K preemptions (CHESS)",
     "random": "seeded random walks (--runs N)",
+    "pct": "probabilistic concurrency testing: seeded runs (--runs N) with random task "
+           "priorities and depth-1 priority change points (depth 3 by default)",
     "naive": "every interleaving, no reduction (a yardstick for small scenarios)",
 }
 ARCHES = ("x86", "arm64")
@@ -53,6 +55,8 @@ class CheckSpec:
     max_executions: int | None = None
     time_limit: float | None = None
     stop_on_first: bool = False
+    depth: int = 3                  # pct: bug depth
+    shrink: bool = True             # shrink each distinct report's schedule
 
 
 @dataclass
@@ -190,10 +194,15 @@ def _watched(fac, progress):
     return make
 
 
-def run_check(spec: CheckSpec, progress=None) -> CheckResult:
+def run_check(spec: CheckSpec, progress=None, *, jobs: int | None = 1,
+              ray: str | None = None) -> CheckResult:
     """Run one check.  ``progress``, if given, is called with a ``Progress`` (the same
     object each time) after every execution; it runs on the exploring thread, so it
-    should only record the numbers."""
+    should only record the numbers.
+
+    ``jobs`` > 1 partitions the search over that many worker processes (None: every
+    core), ``ray`` ("auto" or a cluster address) over a Ray cluster; see
+    ``kmodel.parallel`` for what stays identical to the sequential run."""
     config, sdef, patches = _prepare(spec)
     errors = build_errors(patches, config)
     if errors:
@@ -207,12 +216,20 @@ def run_check(spec: CheckSpec, progress=None) -> CheckResult:
                         "MMU_NOTIFIER: with MMU_NOTIFIER=n only the build is checked, and "
                         "it built")
     fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
-    if progress is not None:
+    parallel = ray is not None or jobs is None or jobs > 1
+    if progress is not None and not parallel:
         fac = _watched(fac, progress)
     t0 = time.perf_counter()
     try:
         with applied(patches):
-            result, used = _explore(spec, fac)
+            if parallel:
+                from .parallel import Engines
+                with Engines(spec, jobs, ray, progress) as eng:
+                    result, used = _explore(spec, fac, eng)
+            else:
+                result, used = _explore(spec, fac)
+            if spec.shrink and result.reports:
+                _shrink_reports(spec, fac, result)
     except PatchError as e:
         raise BadInput(str(e)) from None
     # a composite strategy (bounded, then dpor) times each phase: report the whole
@@ -220,26 +237,47 @@ def run_check(spec: CheckSpec, progress=None) -> CheckResult:
     return CheckResult(spec, config, result, used)
 
 
-def _explore(spec: CheckSpec, fac):
+class _Sequential:
+    """The strategies _explore composes, run in this process (``kmodel.parallel.Engines``
+    gives partitioned ones with the same methods)."""
+
+    @staticmethod
+    def dpor(preemption_bound: int | None = None):
+        return Dpor(preemption_bound=preemption_bound)
+
+    @staticmethod
+    def random(runs: int, seed: int):
+        return RandomWalk(runs, seed)
+
+    @staticmethod
+    def naive():
+        return Naive()
+
+
+def _explore(spec: CheckSpec, fac, eng=_Sequential):
     s = spec.strategy
     if s == "dpor":
-        return Dpor().explore(fac, _limits(spec)), "dpor"
+        return eng.dpor().explore(fac, _limits(spec)), "dpor"
     if s == "naive":
-        return Naive().explore(fac, _limits(spec)), "naive"
+        return eng.naive().explore(fac, _limits(spec)), "naive"
     if s == "bounded":
-        return _bounded(spec, fac, spec.preemptions), f"bounded(k={spec.preemptions})"
+        return _bounded(spec, fac, spec.preemptions, eng=eng), \
+            f"bounded(k={spec.preemptions})"
     if s == "random":
-        return RandomWalk(spec.runs, spec.seed).explore(fac, _limits(spec)), "random"
+        return eng.random(spec.runs, spec.seed).explore(fac, _limits(spec)), "random"
+    if s == "pct":
+        return Pct(spec.runs, spec.depth, spec.seed).explore(fac, _limits(spec)), \
+            f"pct(d={spec.depth})"
     # default: iterative context bounding finds a report with the fewest preemptions;
     # without one, dpor decides (exhaustively, within the limits).
     t0 = time.perf_counter()
-    res = _bounded(spec, fac, min(spec.preemptions, 2), stop_on_first=True)
+    res = _bounded(spec, fac, min(spec.preemptions, 2), stop_on_first=True, eng=eng)
     if res.interrupted:
         return res, res.strategy
     if res.reports:
         used = res.strategy
         if not spec.stop_on_first:
-            full = Dpor().explore(fac, _limits(spec, time_limit=_remaining(spec, t0)))
+            full = eng.dpor().explore(fac, _limits(spec, time_limit=_remaining(spec, t0)))
             full.reports = res.reports + [r for r in full.reports
                                           if r.key() not in {x.key() for x in res.reports}]
             full.first_report_execution = res.first_report_execution
@@ -247,9 +285,40 @@ def _explore(spec: CheckSpec, fac):
             full.executions += res.executions
             return full, f"{used}+dpor"
         return res, used
-    full = Dpor().explore(fac, _limits(spec, time_limit=_remaining(spec, t0)))
+    full = eng.dpor().explore(fac, _limits(spec, time_limit=_remaining(spec, t0)))
     full.executions += res.executions
     return full, "dpor"
+
+
+SHRINK_SECONDS = 2.0          # per report
+SHRINK_EXECUTIONS = 400       # per report
+
+
+def _shrink_reports(spec: CheckSpec, fac, result: Result) -> None:
+    """Replace each distinct report by the one its shrunk schedule shows: fewest
+    preemptions, then fewest steps, then fewest tasks (``engine.shrink``)."""
+    from .engine.shrink import shrink
+    lim = _limits(spec)
+    out, seen, notes = [], set(), []
+    for rep in result.reports:
+        new = None
+        if rep.schedule and rep.kind != "build-error":
+            try:
+                new = shrink(fac, rep.schedule, rep.kind, rep.function, lim,
+                             time_budget=SHRINK_SECONDS, max_executions=SHRINK_EXECUTIONS)
+            except (ModelError, ValueError):
+                new = None
+        if new is not None and new.after < new.before:
+            notes.append(f"{rep.kind} in {rep.function}: preemptions/steps/tasks "
+                         f"{'/'.join(map(str, new.before))} -> "
+                         f"{'/'.join(map(str, new.after))}")
+            rep = new.report        # its text, trace and step match its schedule
+        if rep.key() not in seen:
+            seen.add(rep.key())
+            out.append(rep)
+    result.reports = out
+    if notes:
+        result.note = "; ".join(filter(None, [result.note, "shrunk: " + "; ".join(notes)]))
 
 
 def _remaining(spec: CheckSpec, t0: float):
@@ -258,7 +327,8 @@ def _remaining(spec: CheckSpec, t0: float):
     return max(0.1, spec.time_limit - (time.perf_counter() - t0))
 
 
-def _bounded(spec: CheckSpec, fac, k: int, stop_on_first: bool | None = None) -> Result:
+def _bounded(spec: CheckSpec, fac, k: int, stop_on_first: bool | None = None,
+             eng=_Sequential) -> Result:
     """Iterative context bounding: K = 0, 1, ... k; the first bound that reports wins.
     The time limit is for all the bounds together."""
     total = None
@@ -266,7 +336,7 @@ def _bounded(spec: CheckSpec, fac, k: int, stop_on_first: bool | None = None) ->
     for bound in range(k + 1):
         lim = _limits(spec, stop_on_first=spec.stop_on_first if stop_on_first is None
                       else stop_on_first, time_limit=_remaining(spec, t0))
-        res = Dpor(preemption_bound=bound).explore(fac, lim)
+        res = eng.dpor(preemption_bound=bound).explore(fac, lim)
         if total is not None:
             res.executions += total.executions
         total = res

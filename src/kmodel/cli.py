@@ -307,6 +307,20 @@ def _write_outputs(cr, shown, json_path, junit_path, html_path) -> None:
             Path(html_path).write_text(html_report.render_no_report(cr))
 
 
+def _jobs_option(what: str):
+    import os
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(1), default=None, metavar="N",
+        help=f"{what} [default: every core, {os.cpu_count() or 1} here; with --ray: the "
+             "cluster's CPUs].")
+
+
+_ray_option = click.option(
+    "--ray", "ray", metavar="auto|ADDRESS",
+    help="Run on a Ray cluster (pip install 'kmodel[ray]'): 'auto' for the cluster this "
+         "machine belongs to, or its address (host:6379, ray://host:10001).")
+
+
 CHECK_HELP = """Check designs under one configuration and scenario.
 
 Explores the scenario's interleavings on a kernel built from a preset, config overrides,
@@ -321,6 +335,13 @@ Examples:
   kmodel check --patch examples/my_design.py --scenario oom-reap
   kmodel check --scenario oom,vcpu --strategy random --runs 500 --seed 7
   kmodel check --patch v2-call-srcu --config MMU_NOTIFIER=n
+  kmodel check --scenario oom-exit --strategy dpor --jobs 8
+  kmodel check --scenario oom-exit --strategy dpor --ray auto
+
+A search that takes more than half a second is split over --jobs worker processes (or a
+Ray cluster with --ray): the verdict, the set of reports and the number of classes are
+those of a search on one core; the number of executions may be higher (some executions
+are repeated across workers).
 
 Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 
@@ -369,10 +390,12 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
                                                  "execution, not only the last 25 before it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line; print only the "
                                                   "summary line.")
+@_jobs_option("Worker processes that share the search.")
+@_ray_option
 @handled
 def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs, seed,
           time_limit, max_executions, max_steps, knobs, stop_on_first, json_path,
-          junit_path, html_path, out_dir, full_trace, quiet):
+          junit_path, html_path, out_dir, full_trace, quiet, jobs, ray):
     spec = api.CheckSpec(patches=list(patches) or ["upstream"], preset=preset,
                          config=_parse_config(configs), arch=arch, scenario=scenario,
                          strategy=strategy, knobs=_parse_knobs(knobs),
@@ -382,7 +405,7 @@ def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs,
     label = f"{'+'.join(spec.patches)} {preset} {arch} {scenario}"
     try:
         with Ticker(_progress_enabled(quiet), label) as ticker:
-            cr = api.run_check(spec, progress=ticker)
+            cr = api.run_check(spec, progress=ticker, jobs=jobs, ray=ray)
     except KeyboardInterrupt:
         click.echo("kmodel: interrupted before the check had a result", err=True)
         raise Exit(EXIT_INTERRUPTED)
@@ -541,6 +564,11 @@ Examples:
   kmodel matrix
   kmodel matrix --time 2 --designs upstream,v1-raw-mn-lock --arches x86
   kmodel matrix --markdown matrix.md --json matrix.json --junit matrix.xml
+  kmodel matrix --jobs 8
+  kmodel matrix --ray auto
+
+The checks run --jobs at a time in worker processes (or on a Ray cluster with --ray); the
+rows are the same as with --jobs 1, except for the times.
 
 Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interrupted."""
 
@@ -565,9 +593,11 @@ Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interru
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write JUnit XML, one testcase per check.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@_jobs_option("Checks run at once, in worker processes.")
+@_ray_option
 @handled
 def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
-           json_path, md_path, junit_path, quiet):
+           json_path, md_path, junit_path, quiet, jobs, ray):
     from . import matrix as mx
     for p in presets or ():
         if p not in PRESETS:
@@ -585,7 +615,8 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
                 errors.append((spec, f"{type(outcome).__name__}: {outcome}"
                                      f"{_where(outcome)}"))
         rows = mx.run_matrix(designs, presets, arches, scenarios, time_per_cell,
-                             all_reports, on_cell=on_cell, progress=ticker)
+                             all_reports, on_cell=on_cell, progress=ticker, jobs=jobs,
+                             ray=ray)
         interrupted = any(r["interrupted"] for r in rows)
         build_rows = [] if no_build or interrupted else \
             mx.run_build_matrix(designs, (presets or ["rt"])[:1])

@@ -87,8 +87,8 @@ def cell_specs(designs=None, presets=None, arches=None, scenarios=None,
 def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
                time_per_cell: float | None = None, all_reports: bool = False,
                strategy: str = "default", config: dict | None = None,
-               on_cell: Callable | None = None, progress: Callable | None = None
-               ) -> list[dict]:
+               on_cell: Callable | None = None, progress: Callable | None = None,
+               jobs: int | None = 1, ray: str | None = None) -> list[dict]:
     """Run the matrix; see the module docstring for the rows.
 
     Each check stops at its first report unless ``all_reports`` (a design with no report
@@ -96,13 +96,22 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     that hit the cap is not complete.  ``on_cell(i, total, spec, outcome)`` is called
     before each check (outcome None) and after it (a CheckResult, or the exception it
     raised); ``progress`` is passed to ``api.run_check``.  Bad input (an unknown design,
-    preset, arch or scenario) raises ``api.BadInput`` before anything runs."""
+    preset, arch or scenario) raises ``api.BadInput`` before anything runs.
+
+    ``jobs`` > 1 (None: every core) runs that many checks at once in worker processes,
+    ``ray`` ("auto" or an address) as Ray tasks on a cluster; the rows are the same as
+    with ``jobs=1`` except for the times (``on_cell`` is then called as checks start and
+    finish, in any order, and ``progress`` with the totals of the finished checks)."""
     plan = cell_specs(designs, presets, arches, scenarios, time_per_cell, all_reports,
                       strategy, config)
     for _key, specs in plan:
         for spec in specs:
             api._prepare(spec)               # bad input: fail before running anything
-    total = sum(len(specs) for _k, specs in plan)
+    flat = [spec for _k, specs in plan for spec in specs]
+    total = len(flat)
+    outcomes = None
+    if ray is not None or jobs is None or jobs > 1:
+        outcomes = _run_parallel(flat, jobs, ray, on_cell, progress)
     rows = []
     i = 0
     for (d, p, a), specs in plan:
@@ -112,28 +121,27 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
         rows.append(row)
         any_reports = False
         for spec in specs:
-            if on_cell:
-                on_cell(i, total, spec, None)
-            t0 = time.perf_counter()
-            try:
-                cr = api.run_check(spec, progress=progress) if progress else \
-                    api.run_check(spec)
-            except KeyboardInterrupt:
+            if outcomes is None:
+                out = _run_one(i, total, spec, on_cell, progress)
+            else:
+                out = outcomes.get(i, ("interrupted",))
+            if out[0] == "bad":
+                raise out[1]
+            if out[0] == "interrupted":
                 row["interrupted"] = True
                 row["complete"] = False
                 break
-            except api.BadInput:
-                raise
-            except Exception as e:                  # the model or a design crashed
-                msg = f"{type(e).__name__}: {e}{where(e)}"
+            if out[0] == "error":                   # the model or a design crashed
+                _, e, msg, elapsed = out
                 row["scenarios"][spec.scenario] = "error"
                 row["errors"][spec.scenario] = msg
                 row["complete"] = False
-                row["elapsed_s"] += time.perf_counter() - t0
-                if on_cell:
+                row["elapsed_s"] += elapsed
+                if on_cell and outcomes is None:
                     on_cell(i, total, spec, e)
                 i += 1
                 continue
+            cr = out[1]
             r = cr.result
             row["checks"].append(cr)
             row["scenarios"][spec.scenario] = cr.verdict
@@ -146,7 +154,7 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
                     first = r.reports[0]
                     row["first_report"] = {"kind": first.kind, "function": first.function,
                                            "scenario": spec.scenario, "title": first.title}
-            if on_cell:
+            if on_cell and outcomes is None:
                 on_cell(i, total, spec, cr)
             i += 1
             if r.interrupted:
@@ -156,6 +164,46 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
         if row["interrupted"]:
             break
     return rows
+
+
+def _run_one(i: int, total: int, spec, on_cell, progress) -> tuple:
+    """One check in this process: ("ok", CheckResult), ("error", exception, message,
+    seconds) or ("interrupted",); bad input raises."""
+    if on_cell:
+        on_cell(i, total, spec, None)
+    t0 = time.perf_counter()
+    try:
+        return ("ok", api.run_check(spec, progress=progress) if progress else
+                api.run_check(spec))
+    except KeyboardInterrupt:
+        return ("interrupted",)
+    except api.BadInput:
+        raise
+    except Exception as e:                  # the model or a design crashed
+        return ("error", e, f"{type(e).__name__}: {e}{where(e)}", time.perf_counter() - t0)
+
+
+def _run_parallel(flat: list, jobs, ray, on_cell, progress) -> dict:
+    """Every check of the matrix at once, over worker processes or Ray: {index: outcome}
+    as ``_run_one`` gives them."""
+    from .parallel import run_checks
+    total = len(flat)
+    state = api.Progress()
+
+    def on_start(i):
+        if on_cell:
+            on_cell(i, total, flat[i], None)
+
+    def on_done(i, out):
+        if out[0] == "ok":
+            state.executions += out[1].result.executions
+            state.reports += len(out[1].result.reports)
+            if progress:
+                progress(state)
+        if on_cell and out[0] in ("ok", "error"):
+            on_cell(i, total, flat[i], out[1])
+
+    return run_checks(flat, jobs, ray, on_start, on_done)
 
 
 def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",

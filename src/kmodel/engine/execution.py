@@ -8,14 +8,23 @@ knows nothing else about it.
 Happens-before is tracked with vector clocks built from conflicting ops (``ops.conflict``),
 so the same clocks serve DPOR (which event races with which) and the data-race detector
 (two plain accesses that no chain of conflicting ops orders).
+
+Re-running a prefix.  A stateless search re-runs the program from its constructor for
+every execution, and most executions share a long prefix with the one before.  The model
+has to re-run that prefix (nothing is copied), but the engine's bookkeeping for it -- the
+vector clocks, the per-object history, the trace -- is the same as last time.  So an
+execution can start *bare*: ``resume_from(base, d)`` says that its first ``d`` steps repeat
+``base``'s, they run without bookkeeping, and at step ``d`` the bookkeeping is taken over
+from ``base``, cut back to that point.  From then on the execution is recorded in full.
 """
 
 from __future__ import annotations
 
 import inspect
+from bisect import bisect_left
 from typing import Protocol
 
-from .ops import LOCAL, READ, WRITE, Choice, Op, read_like
+from .ops import CLASS, LOCAL, READ, UPDATE, WRITE, Choice, Op
 from .report import Report
 from .schedule import encode
 
@@ -29,10 +38,13 @@ def current_execution() -> "Execution":
 
 
 def current_task() -> "Task":
-    ex = current_execution()
-    if ex.running is None:
+    ex = _current
+    if ex is None:
+        raise RuntimeError("no execution is running")
+    t = ex.running
+    if t is None:
         raise RuntimeError("no task is running")
-    return ex.running
+    return t
 
 
 class ModelError(Exception):
@@ -94,15 +106,70 @@ class Access:
 
 
 class _ObjState:
-    __slots__ = ("obj", "w_vc", "r_vc", "w_acc", "r_acc", "events")
+    __slots__ = ("w_vc", "r_vc", "u_vc", "w_acc", "r_acc", "u_acc", "events", "accs")
 
-    def __init__(self, obj):
-        self.obj = obj          # pinned so that id() stays unique for the execution
-        self.w_vc = None        # clock of the last non-read-like op
+    def __init__(self):
+        self.w_vc = None        # clock after the last write-like op
         self.r_vc = None        # join of the read-like ops since then
-        self.w_acc = None       # last plain/marked write, for the race detector
+        self.u_vc = None        # join of the UPDATEs since then
+        self.w_acc = None       # last write, for the race detector
         self.r_acc = {}         # task index -> last read since that write
+        self.u_acc = {}         # task index -> last update since that write
         self.events = []        # indices of every event on this object (for DPOR)
+        self.accs = []          # the race detector's Access of each event (or None)
+
+    def rewind(self, d: int, ev_op, ev_vc, races: bool) -> bool:
+        """Forget the events from step ``d`` on; False if none is left."""
+        ev = self.events
+        n = len(ev)
+        while n and ev[n - 1] >= d:
+            n -= 1
+        if n == 0:
+            return False
+        del ev[n:]
+        w = r = u = None
+        for i in range(n - 1, -1, -1):
+            k = ev[i]
+            c = CLASS[ev_op[k].kind]
+            if c == 2:
+                w = list(ev_vc[k])
+                break
+            if c == 0:
+                r = _joined(r, ev_vc[k])
+            else:
+                u = _joined(u, ev_vc[k])
+        self.w_vc, self.r_vc, self.u_vc = w, r, u
+        if races:
+            accs = self.accs
+            del accs[n:]
+            self.w_acc = None
+            r_acc: dict = {}
+            u_acc: dict = {}
+            for i in range(n - 1, -1, -1):
+                a = accs[i]
+                if a is None:
+                    continue
+                kind = ev_op[ev[i]].kind
+                if kind == WRITE:
+                    self.w_acc = a
+                    break
+                target = r_acc if kind == READ else u_acc
+                if a.task not in target:
+                    target[a.task] = a
+            self.r_acc, self.u_acc = r_acc, u_acc
+        return True
+
+
+def _joined(a, b):
+    """a joined with b (a list, or None), as a new or updated list."""
+    if a is None:
+        return list(b)
+    if len(b) > len(a):
+        a.extend([0] * (len(b) - len(a)))
+    for i, x in enumerate(b):
+        if x > a[i]:
+            a[i] = x
+    return a
 
 
 def _join(a: list, b) -> None:
@@ -122,6 +189,7 @@ class Execution:
         self.tasks: list[Task] = []
         self.by_name: dict[str, Task] = {}
         self.running: Task | None = None
+        self.nsteps = 0                   # steps taken so far
         self.schedule: list[str] = []
         self.trace: list[tuple[str, str, str]] = []   # (task, function, op label)
         self.reports: list[Report] = []
@@ -132,17 +200,24 @@ class Execution:
         self.created: list = []          # coroutines created during the current step
         # per-task vector clocks, per-event data for DPOR and equivalence classes
         self.tvc: list[list[int]] = []
+        self.spawn_vc: list[tuple] = []   # each task's clock when it was spawned
+        self.t_events: list[list[int]] = []   # each task's events
         self.ev_task: list[int] = []
         self.ev_local: list[int] = []
         self.ev_op: list[Op] = []
         self.ev_vc: list[tuple] = []
+        self.ev_hash: list[int] = []      # the class fingerprint after each event
+        self.ev_choices: dict[int, tuple] = {}   # event -> the choice values it resolved
         self._objs: dict[int, _ObjState] = {}
-        self._choices_in: list[int] = []
+        self._choices_in: tuple = ()
         self._choices_used: list[tuple[int, int]] = []
         self.choice_source = None        # strategy hook: arity -> value, past the given list
-        self._race_seen: set = set()
-        self._keys: dict[int, int] = {}
+        self._race_seen: dict = {}       # (label, label) -> step first reported
+        self._keys: dict = {}
         self._pinned: list = []
+        self.full = True                 # bookkeeping on (off while re-running a prefix)
+        self._base: Execution | None = None
+        self._resume_at = 0
 
     # -- building ------------------------------------------------------------------
 
@@ -157,9 +232,16 @@ class Execution:
         task = Task(name, len(self.tasks), coro, ctx)
         self.tasks.append(task)
         self.by_name[name] = task
-        vc = list(self.tvc[self.running.index]) if self.running is not None else []
-        if len(vc) <= task.index:
-            vc.extend([0] * (task.index + 1 - len(vc)))
+        if self.full:
+            vc = list(self.tvc[self.running.index]) if self.running is not None else []
+            if len(vc) <= task.index:
+                vc.extend([0] * (task.index + 1 - len(vc)))
+            self.spawn_vc.append(tuple(vc))
+            self.t_events.append([])
+        else:
+            # re-running a prefix: only each task's own step count is kept (the model
+            # reads it); the clocks are taken over from the base execution later
+            vc = [0] * (task.index + 1)
         self.tvc.append(vc)
         return task
 
@@ -172,6 +254,15 @@ class Execution:
             if c is coro:
                 del self.created[i]
                 return
+
+    def resume_from(self, base: "Execution", d: int) -> None:
+        """Declare that the first ``d`` steps repeat ``base``'s: they run bare, and the
+        bookkeeping is taken over from ``base`` at step ``d``.  Call before start()."""
+        if d <= 0:
+            return
+        self.full = False
+        self._base = base
+        self._resume_at = d
 
     # -- running -------------------------------------------------------------------
 
@@ -188,16 +279,21 @@ class Execution:
         op = task.pending
         if task.done or not op.enabled():
             raise ModelError(f"task {task.name} scheduled while not runnable")
-        self._record(task, op)
-        self._choices_in = list(choices)
-        self._choices_used = []
+        full = self.full
+        if full:
+            self._record(task, op)
+        else:
+            self.tvc[task.index][task.index] += 1
+        self._choices_in = choices
+        used = self._choices_used = []
         self.running = task
         prev, _current = _current, self
         value = None
+        coro = task.coro
         try:
             while True:
                 try:
-                    nxt = task.coro.send(value)
+                    nxt = coro.send(value)
                 except StopIteration:
                     task.done = True
                     task.pending = None
@@ -206,23 +302,40 @@ class Execution:
                     task.done = True
                     task.pending = None
                     break
+                if isinstance(nxt, Op):
+                    obj = nxt.obj
+                    if obj is not None:
+                        ident = (id(obj[0]), obj[1]) if type(obj) is tuple else id(obj)
+                        k = self._keys.get(ident)
+                        if k is None:
+                            k = self._keys[ident] = len(self._pinned)
+                            self._pinned.append(obj)   # keeps id() unique for the execution
+                        nxt.key = k
+                    task.pending = nxt
+                    break
                 if isinstance(nxt, Choice):
                     value = self._take_choice(nxt)
                     continue
-                if not isinstance(nxt, Op):
-                    raise ModelError(f"task {task.name} awaited {nxt!r}, which is not an op "
-                                     f"(in {task.where()})")
-                if nxt.obj is not None:
-                    nxt.key = self._key(nxt.obj)
-                task.pending = nxt
-                break
+                raise ModelError(f"task {task.name} awaited {nxt!r}, which is not an op "
+                                 f"(in {task.where()})")
         finally:
             self.running = None
             _current = prev
+        self.nsteps += 1
         if self.created:
-            self._check_created(task)
-        used = tuple(self._choices_used)
-        self.schedule.append(encode(task.name, tuple(v for _, v in used)))
+            if full:
+                self._check_created(task)
+            else:
+                self.created.clear()
+        if not used:
+            if full:
+                self.schedule.append(task.name)
+            return ()
+        used = tuple(used)
+        if full:
+            values = tuple(v for _, v in used)
+            self.ev_choices[self.nsteps - 1] = values
+            self.schedule.append(encode(task.name, values))
         return used
 
     def _key(self, obj) -> int:
@@ -247,16 +360,17 @@ class Execution:
         self._choices_used.append((choice.n, v))
         return v
 
-    def _check_created(self, task: Task) -> None:
+    def _check_created(self, task: Task | None) -> None:
+        # a coroutine that was never started: neither running, suspended nor finished
         stale = [c for c in self.created
-                 if inspect.getcoroutinestate(c) == inspect.CORO_CREATED]
+                 if not c.cr_running and c.cr_frame is not None and not c.cr_suspended]
         self.created.clear()
         if stale:
             names = ", ".join(c.__qualname__ for c in stale)
             for c in stale:
                 c.close()
-            raise ModelError(f"coroutine {names}() created but never awaited "
-                             f"(task {task.name}, in {task.where()})")
+            where = f"task {task.name}, in {task.where()}" if task is not None else "start"
+            raise ModelError(f"coroutine {names}() created but never awaited ({where})")
 
     def _record(self, task: Task, op: Op) -> None:
         t = task.index
@@ -264,41 +378,70 @@ class Execution:
         vc[t] += 1
         local = vc[t]
         step = len(self.ev_task)
-        self.trace.append((task.name, task.where(), op.label))
+        name = task.name
+        frames = task.frames
+        self.trace.append((name, frames[-1] if frames else name, op.label))
         self.ev_task.append(t)
         self.ev_local.append(local)
         self.ev_op.append(op)
-        if op.kind == LOCAL or op.obj is None:
-            self.ev_vc.append(tuple(vc))
-            return
+        self.t_events[t].append(step)
         key = op.key
-        st = self._objs.get(key)
-        if st is None:
-            st = self._objs[key] = _ObjState(op.obj)
-        if self.detect_races and (op.kind == READ or op.kind == WRITE):
-            self._check_race(task, st, op, vc, local, step)
-        if read_like(op.kind):
-            _join(vc, st.w_vc)
-            if st.r_vc is None:
-                st.r_vc = list(vc)
+        kind = op.kind
+        if kind != LOCAL and key >= 0:
+            st = self._objs.get(key)
+            if st is None:
+                st = self._objs[key] = _ObjState()
+            if self.detect_races:
+                if kind == READ or kind == WRITE or kind == UPDATE:
+                    st.accs.append(self._check_race(task, st, op, vc, local, step))
+                else:
+                    st.accs.append(None)
+            c = CLASS[kind]
+            if c == 0:
+                if st.w_vc is not None:
+                    _join(vc, st.w_vc)
+                if st.u_vc is not None:
+                    _join(vc, st.u_vc)
+                if st.r_vc is None:
+                    st.r_vc = list(vc)
+                else:
+                    _join(st.r_vc, vc)
+            elif c == 1:
+                if st.w_vc is not None:
+                    _join(vc, st.w_vc)
+                if st.r_vc is not None:
+                    _join(vc, st.r_vc)
+                if st.u_vc is None:
+                    st.u_vc = list(vc)
+                else:
+                    _join(st.u_vc, vc)
             else:
-                _join(st.r_vc, vc)
-        else:
-            _join(vc, st.w_vc)
-            _join(vc, st.r_vc)
-            st.w_vc = list(vc)
-            st.r_vc = None
-        st.events.append(step)
-        self.ev_vc.append(tuple(vc))
+                if st.w_vc is not None:
+                    _join(vc, st.w_vc)
+                if st.r_vc is not None:
+                    _join(vc, st.r_vc)
+                    st.r_vc = None
+                if st.u_vc is not None:
+                    _join(vc, st.u_vc)
+                    st.u_vc = None
+                st.w_vc = list(vc)
+            st.events.append(step)
+        tv = tuple(vc)
+        self.ev_vc.append(tv)
+        h = (self.ev_hash[-1] if step else 0) + hash((name, op.label, tv))
+        self.ev_hash.append(h & 0xFFFFFFFFFFFFFFFF)
 
-    def _check_race(self, task, st, op, vc, local, step) -> None:
-        acc = Access(task.index, local, op.plain, op.kind == WRITE, op.label, step,
+    def _check_race(self, task, st, op, vc, local, step) -> Access:
+        kind = op.kind
+        acc = Access(task.index, local, op.plain, kind != READ, op.label, step,
                      list(task.frames))
         others = []
         if st.w_acc is not None:
             others.append(st.w_acc)
-        if op.kind == WRITE:
+        if kind != READ:
             others.extend(st.r_acc.values())
+        if kind != UPDATE:
+            others.extend(st.u_acc.values())
         for prev in others:
             if prev.task == task.index or not (prev.plain or acc.plain):
                 continue
@@ -307,20 +450,80 @@ class Execution:
             key = (prev.label, acc.label)
             if key in self._race_seen:
                 continue
-            self._race_seen.add(key)
+            self._race_seen[key] = step
             if self.program is not None:
                 self.program.on_data_race(self, prev, acc)
-        if op.kind == WRITE:
+        if kind == WRITE:
             st.w_acc = acc
             st.r_acc = {}
-        else:
+            st.u_acc = {}
+        elif kind == READ:
             st.r_acc[task.index] = acc
+        else:
+            st.u_acc[task.index] = acc
+        return acc
+
+    def take_over(self) -> None:
+        """End the bare prefix: take the bookkeeping of the base execution's first
+        ``d`` steps (they were the same steps) and record in full from here."""
+        base, d = self._base, self._resume_at
+        self._base = None
+        self.full = True
+        if self.nsteps != d:
+            raise ModelError(f"prefix re-run took {self.nsteps} steps, expected {d}")
+        self.trace = base.trace[:d]
+        self.schedule = base.schedule[:d]
+        self.ev_task = base.ev_task[:d]
+        self.ev_local = base.ev_local[:d]
+        self.ev_op = base.ev_op[:d]
+        self.ev_vc = ev_vc = base.ev_vc[:d]
+        self.ev_hash = base.ev_hash[:d]
+        if base.ev_choices:
+            self.ev_choices = {k: v for k, v in base.ev_choices.items() if k < d}
+        n = len(self.tasks)
+        if n > len(base.tasks):
+            raise ModelError("prefix re-run spawned tasks its first run did not")
+        self.spawn_vc = base.spawn_vc[:n]
+        t_events = []
+        tvc = []
+        for t in range(n):
+            evs = base.t_events[t]
+            i = bisect_left(evs, d)
+            te = evs[:i]
+            t_events.append(te)
+            tvc.append(list(ev_vc[te[-1]]) if te else list(self.spawn_vc[t]))
+        for t in range(n):
+            if tvc[t][t] != self.tvc[t][t]:
+                raise ModelError(f"prefix re-run diverged: task {self.tasks[t].name} took "
+                                 f"{self.tvc[t][t]} steps, {tvc[t][t]} the first time")
+        self.t_events = t_events
+        self.tvc = tvc
+        # objects: the base's states, cut back to step d where it went on past it
+        objs = base._objs
+        base._objs = {}
+        nkeys = len(self._pinned)
+        ev_op = base.ev_op
+        races = self.detect_races
+        seen = set()
+        for k in range(d, len(ev_op)):
+            key = ev_op[k].key
+            if key < 0 or key in seen:
+                continue
+            seen.add(key)
+            st = objs.get(key)
+            if st is None:
+                continue
+            if key >= nkeys or not st.rewind(d, ev_op, base.ev_vc, races):
+                del objs[key]
+        self._objs = objs
+        if base._race_seen:
+            self._race_seen = {k: s for k, s in base._race_seen.items() if s < d}
 
     # -- results -------------------------------------------------------------------
 
     def report(self, r: Report) -> None:
         if r.step < 0:
-            r.step = len(self.trace) - 1
+            r.step = self.nsteps - 1
         self.reports.append(r)
 
     def task_name(self, index: int) -> str:
@@ -333,6 +536,12 @@ class Execution:
         for t, op, vc in zip(self.ev_task, self.ev_op, self.ev_vc):
             per_task[t].append((op.label, vc))
         return tuple((self.tasks[i].name, tuple(evs)) for i, evs in enumerate(per_task))
+
+    def class_hash(self) -> int:
+        """A fingerprint of ``class_key()``, kept up to date step by step: the sum of a
+        hash of each event (its task, label and clock, which also fixes its place in its
+        task's sequence)."""
+        return self.ev_hash[-1] if self.ev_hash else 0
 
     def close(self) -> None:
         """Throw away the tasks still blocked when the execution ended."""

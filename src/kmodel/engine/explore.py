@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from . import execution as _execution
-from .execution import Execution, Program, Task
+from .execution import Execution, ModelError, Program, Task
 from .report import Report
 
 
@@ -26,6 +26,8 @@ class Result:
     executions: int = 0
     classes: int = 0
     sleep_blocked: int = 0
+    bound_blocked: int = 0     # bounded search: cut short where any step would preempt
+    infeasible: int = 0        # dpor: a race reversal that turned out not to be possible
     complete: bool = False
     interrupted: bool = False
     elapsed_s: float = 0.0
@@ -48,16 +50,36 @@ class Decider(Protocol):
 
 def run_execution(factory: Callable[[], Program], decider: Decider, limits: Limits,
                   setup: Callable[[Execution], None] | None = None) -> Execution:
-    """Run one execution from the program's initial state to its end."""
+    """Run one execution from the program's initial state to its end.
+
+    A decider that explores depth-first may implement ``prefix()``, returning
+    ``(base, steps)``: the previous execution and the first steps of this one, which
+    repeat it.  Those steps then run without bookkeeping (``Execution.resume_from``) and
+    without consulting the decider."""
     ex = Execution(limits.max_steps, limits.detect_races)
     if setup is not None:
         setup(ex)
+    prefix = decider.prefix() if hasattr(decider, "prefix") else None
+    if prefix is not None:
+        ex.resume_from(prefix[0], len(prefix[1]))
     program = factory()
     ex.program = program
     prev, _execution._current = _execution._current, ex
     try:
         program.start(ex)
         _check_start(ex)
+        if prefix is not None and prefix[1]:
+            by_name = ex.by_name
+            for i, (name, choices) in enumerate(prefix[1]):
+                task = by_name.get(name)
+                if task is None or task.done or not task.pending.enabled():
+                    raise ModelError(f"replay diverged at step {i}: {name} cannot run; "
+                                     "the model is not deterministic")
+                _execution._current = prev
+                ex.step(task, choices)
+                _execution._current = ex
+            ex.take_over()
+        max_steps = limits.max_steps
         while True:
             enabled = ex.enabled_tasks()
             if not enabled:
@@ -70,13 +92,13 @@ def run_execution(factory: Callable[[], Program], decider: Decider, limits: Limi
                     ex.outcome = "done"
                 program.at_end(ex)
                 break
-            if len(ex.trace) >= limits.max_steps:
+            if ex.nsteps >= max_steps:
                 ex.outcome = "budget"
                 program.at_livelock(ex)
                 break
             pick = decider.pick(ex, enabled)
             if pick is None:
-                ex.outcome = "sleep-blocked"
+                ex.outcome = getattr(decider, "blocked_outcome", "sleep-blocked")
                 break
             task, choices = pick
             _execution._current = prev
@@ -113,8 +135,12 @@ class Collector:
         res.executions += 1
         if ex.outcome == "sleep-blocked":
             res.sleep_blocked += 1
+        elif ex.outcome == "bound-blocked":
+            res.bound_blocked += 1
+        elif ex.outcome == "infeasible":
+            res.infeasible += 1
         elif self.count_classes:
-            self._classes.add(hash(ex.class_key()))
+            self._classes.add(ex.class_hash())
         for name, value in ex.metrics.items():
             lo_hi = res.metrics.get(name)
             if lo_hi is None:
@@ -147,3 +173,28 @@ class Collector:
         res.classes = len(self._classes)
         res.elapsed_s = time.perf_counter() - self._t0
         return res
+
+
+def bare_replay(factory: Callable[[], Program], schedule: list[str], limits: Limits) -> int:
+    """Run a recorded schedule with no bookkeeping at all (no clocks, no trace, no race
+    detection): the cost of the model code alone, which the benchmarks measure the
+    engine's overhead against.  Returns the number of steps run."""
+    from .schedule import decode
+    steps = [decode(s) for s in schedule]
+    ex = Execution(limits.max_steps, False)
+    ex.full = False
+    program = factory()
+    ex.program = program
+    prev, _execution._current = _execution._current, ex
+    try:
+        program.start(ex)
+        ex.created.clear()
+        for name, choices in steps:
+            task = ex.by_name[name]
+            _execution._current = prev
+            ex.step(task, choices)
+            _execution._current = ex
+    finally:
+        _execution._current = prev
+        ex.close()
+    return ex.nsteps

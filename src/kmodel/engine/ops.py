@@ -6,7 +6,8 @@ by is awaited as an ``Op``.  The op names the object it touches and how, which i
 engine needs to know about dependency between tasks:
 
 - two ops conflict when they touch the same object and at least one of them is not
-  read-like;
+  read-like -- except two UPDATEs, which commute (atomic_inc and atomic_inc, set_bit and
+  set_bit of one bit: either order gives the same state and neither returns a value);
 - an acquire and a release of the same lock are never enabled at the same time (the
   releaser holds the lock the acquirer waits for), which lets DPOR look past a release to
   the acquire that really raced.
@@ -24,13 +25,32 @@ REL_W = 5      # release the exclusive side
 TRY_R = 6      # trylock, shared side: never blocks, may fail
 TRY_W = 7      # trylock, exclusive side
 LOCAL = 8      # touches nothing shared (a task's start, a timeout expiring)
+UPDATE = 9     # a read-modify-write that returns nothing and commutes with other UPDATEs
+               # of the same object (atomic_inc, set_bit): conflicts with reads and writes
 
 KIND_NAMES = ("read", "write", "acquire-shared", "acquire", "release-shared", "release",
-              "trylock-shared", "trylock", "local")
+              "trylock-shared", "trylock", "local", "update")
 
 _READ_LIKE = frozenset((READ, ACQ_R, REL_R, TRY_R))
 _ACQUIRES = frozenset((ACQ_R, ACQ_W))
 _RELEASES = frozenset((REL_R, REL_W))
+# Kinds that conflict with every other access of their object: everything before them on
+# the object happens-before them.
+WRITE_LIKE = frozenset((WRITE, ACQ_W, REL_W, TRY_W))
+
+# CLASS[kind]: 0 read-like, 1 commutative update, 2 write-like, 3 local (never conflicts)
+CLASS = tuple(0 if k in _READ_LIKE else 1 if k == UPDATE else 3 if k == LOCAL else 2
+              for k in range(10))
+
+# CONFLICT[a][b] for kinds a, b on the same object
+CONFLICT = tuple(tuple(CLASS[a] != 3 and CLASS[b] != 3 and
+                       not (CLASS[a] == 0 and CLASS[b] == 0) and
+                       not (CLASS[a] == 1 and CLASS[b] == 1)
+                       for b in range(10)) for a in range(10))
+# NOT_CO_ENABLED[a][b]: an acquire and a release of one lock
+NOT_CO_ENABLED = tuple(tuple((a in _ACQUIRES and b in _RELEASES) or
+                             (a in _RELEASES and b in _ACQUIRES)
+                             for b in range(10)) for a in range(10))
 
 
 class Op:
@@ -89,17 +109,16 @@ class Choice:
 
 
 def conflict(a: Op, b: Op) -> bool:
-    """Whether two ops do not commute: same object, not both read-like."""
+    """Whether two ops do not commute: same object, not both read-like, not two UPDATEs."""
     if a.key != b.key or a.key < 0:
         return False
-    return not (a.kind in _READ_LIKE and b.kind in _READ_LIKE)
+    return CONFLICT[a.kind][b.kind]
 
 
 def co_enabled(a: Op, b: Op) -> bool:
     """Whether the two ops could both be enabled in one state.  Only acquire/release of one
     lock are known never to be: whoever may release holds the lock the other waits for."""
-    return not ((a.kind in _ACQUIRES and b.kind in _RELEASES)
-                or (a.kind in _RELEASES and b.kind in _ACQUIRES))
+    return not NOT_CO_ENABLED[a.kind][b.kind]
 
 
 def read_like(kind: int) -> bool:

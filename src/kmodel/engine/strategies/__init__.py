@@ -2,7 +2,8 @@
 
 from .dpor import Dpor
 from .naive import Naive
+from .pct import Pct
 from .random import RandomWalk
 from .replay import Replay
 
-__all__ = ["Dpor", "Naive", "RandomWalk", "Replay"]
+__all__ = ["Dpor", "Naive", "Pct", "RandomWalk", "Replay"]

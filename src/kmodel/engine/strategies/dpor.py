@@ -1,41 +1,104 @@
-"""Exhaustive exploration with dynamic partial-order reduction and sleep sets.
+"""Exhaustive exploration with optimal dynamic partial-order reduction: sleep sets and
+wakeup trees (Abdulla, Aronis, Jonsson, Sagonas, POPL 2014 / JACM 2017).
 
-The search is stateless: every execution re-runs the program from its constructor along a
-prefix of the previous one.  At each state first reached, for every task's next op the
-last earlier event that conflicts with it, could have been enabled with it, and does not
-happen-before it is a race; the state before that event gets a backtrack point for the
-task (or, when the task could not run there, for every task that could) — Flanagan and
-Godefroid, POPL 2005.  Sleep sets keep sibling branches from re-exploring orders of
-independent steps.  Nondeterministic choices inside a step are explored exhaustively at
-the node where the step is taken.
+The search is stateless and depth-first: every execution re-runs the program from its
+constructor along a prefix of the previous one (the prefix runs bare, see
+``Execution.resume_from``).  At each state first reached, every task's next op is checked
+against the earlier events of its object: an event ``e`` of another task that conflicts
+with it, could be enabled together with it, does not happen-before it, and does not
+happen-before another such event, is a race.  Reversing it means running
+``v = notdep(e).op`` -- the events after ``e`` that do not happen-after it, then the op --
+from the state before ``e``.  ``v`` is inserted into that state's *wakeup tree* unless a
+task in the state's sleep set is a weak initial of ``v`` (the reversal is then already
+covered) or the tree already holds a sequence that starts it.  The search follows the
+wakeup tree's sequences before it chooses freely, and a task whose subtree is done sleeps
+in its later siblings until something conflicting with its op runs.  That is what keeps
+the search from running into sleep-set-blocked executions, and every complete execution
+it runs is in a new Mazurkiewicz class.
+
+The model has blocking ops (a wait that is not enabled); a wakeup sequence whose step
+turns out not to be enabled is dropped where it fails, and the search goes on from there
+by free choice.  Nondeterministic choices inside a step are explored exhaustively at the
+node where the step is taken.
 
 ``preemption_bound`` turns this into bounded search (CHESS): a branch that switches away
-from a task that could still run counts a preemption, and branches over the bound are not
+from a task that could still run counts a preemption, and steps over the bound are not
 taken.  Bounded search is not complete for the unbounded state space.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from ..execution import Execution, ModelError, Task
 from ..explore import Collector, Limits, Result, run_execution
-from ..ops import LOCAL, co_enabled, conflict
+from ..ops import CLASS, CONFLICT, LOCAL, NOT_CO_ENABLED, co_enabled, conflict
+
+
+class _Ev:
+    """One step of a wakeup sequence: a task, the choice values its step resolves (None:
+    not known yet), its op, the execution the op was seen in, and how many objects were
+    numbered at the state where the sequence was inserted.  Object keys are numbered in
+    the order objects are first seen, so they are only comparable with another
+    execution's for the objects both had seen by that state."""
+
+    __slots__ = ("name", "choices", "op", "xid", "nk")
+
+    def __init__(self, name, choices, op, xid, nk):
+        self.name = name
+        self.choices = choices
+        self.op = op
+        self.xid = xid
+        self.nk = nk
+
+    def __repr__(self):
+        return f"{self.name}:{self.op.label}"
+
+
+class _Branch:
+    __slots__ = ("ev", "sub")
+
+    def __init__(self, ev: _Ev, sub: list):
+        self.ev = ev
+        self.sub = sub
+
+
+class _WEv:
+    """An event of a sequence being inserted: its task, clock and local index give the
+    happens-before order among the sequence's events."""
+
+    __slots__ = ("t", "name", "op", "vc", "local", "choices", "xid")
+
+    def __init__(self, t, name, op, vc, local, choices, xid):
+        self.t = t
+        self.name = name
+        self.op = op
+        self.vc = vc
+        self.local = local
+        self.choices = choices
+        self.xid = xid
 
 
 class _Node:
-    __slots__ = ("enabled", "pending", "backtrack", "done", "sleep", "taken", "choice_todo",
-                 "prev", "preemptions", "hints")
+    __slots__ = ("enabled", "pending", "sleep", "done", "wut", "taken", "choice_todo",
+                 "first", "prev", "preemptions", "nkeys")
 
-    def __init__(self, enabled, pending, sleep, prev, preemptions):
-        self.enabled: list[str] = enabled
+    def __init__(self, enabled, pending, sleep, wut, prev, preemptions, nkeys):
+        self.enabled: dict = enabled          # task name -> op, the tasks that can run
         self.pending: dict = pending          # task name -> its next op, every live task
-        self.backtrack: list[str] = []
-        self.done: dict = {}                  # explored task -> its op (sleeps in siblings)
-        self.sleep: dict = sleep
+        self.sleep: dict = sleep              # sleeping tasks -> their ops, on arrival
+        self.done: dict = {}                  # explored here -> op (sleeps in siblings)
+        self.wut: list[_Branch] = wut         # wakeup tree
         self.taken: tuple[str, tuple] | None = None
         self.choice_todo: list[tuple] = []
+        self.first = False                    # the taken task's first run at this node
         self.prev: str | None = prev          # the task that ran the step before
         self.preemptions = preemptions        # preemptions on the path up to this node
-        self.hints: dict = {}                 # backtrack entry -> the steps that follow it
+        self.nkeys = nkeys                    # objects numbered by this state
+
+
+def _compatible(a, b) -> bool:
+    return a is None or b is None or a == b
 
 
 class Dpor:
@@ -46,58 +109,110 @@ class Dpor:
         self.path: list[_Node] = []
         self.replay_len = 0
         self.child_sleep: dict = {}
+        self.next_wut: list[_Branch] = []
         self.pruned_by_bound = False
-        self.guide: list[str] = []            # steps to follow after a backtrack point
+        self.blocked_outcome = "sleep-blocked"
+        self.last: Execution | None = None    # the previous execution: the next resumes it
+        self.xid = 0
+        self.reuse_prefix = True
+        # Weak initials (a task with no event in v whose op is independent of all of v)
+        # are not used: with them, the sleep-set check at insertion drops reversals the
+        # search needs (found by differential testing against the naive search).  Only
+        # true initials count: a reversal is redundant when it starts with a sleeping
+        # task's op, or when a leaf of the wakeup tree is a prefix of it.
+        self.weak_initials = False
 
     # -- Decider -------------------------------------------------------------------
 
+    def prefix(self):
+        if not self.reuse_prefix or self.last is None or self.replay_len == 0:
+            return None
+        return self.last, [n.taken for n in self.path[:self.replay_len]]
+
     def pick(self, ex: Execution, enabled: list[Task]):
-        i = len(ex.trace)
-        if i < len(self.path):
-            node = self.path[i]
+        i = ex.nsteps
+        path = self.path
+        if i < len(path):
+            node = path[i]
             name, choices = node.taken
             task = ex.by_name.get(name)
             if task is None or task.done or not task.pending.enabled():
                 raise ModelError(f"replay diverged at step {i}: {name} cannot run; "
-                                "the model is not deterministic")
+                                 "the model is not deterministic")
+            if i >= self.replay_len:
+                self._races_of(ex, task)
             return task, choices
         prev = ex.tasks[ex.ev_task[-1]].name if ex.ev_task else None
-        parent_pre = self.path[-1].preemptions if self.path else 0
-        if self.path:
-            parent = self.path[-1]
-            parent_pre += self._is_preemption(parent, parent.taken[0])
-        node = _Node([t.name for t in enabled], {t.name: t.pending for t in ex.live_tasks()},
-                     self.child_sleep, prev, parent_pre)
-        self.path.append(node)
-        awake = [t for t in enabled if t.name not in node.sleep]
-        if not awake:
+        pre = 0
+        if path:
+            parent = path[-1]
+            pre = parent.preemptions + self._is_preemption(parent, parent.taken[0])
+        node = _Node({t.name: t.pending for t in enabled},
+                     {t.name: t.pending for t in ex.tasks if not t.done},
+                     self.child_sleep, self.next_wut, prev, pre, len(ex._pinned))
+        self.next_wut = []
+        path.append(node)
+        wut = node.wut
+        followed = bool(wut)
+        bounded = False
+        while wut:                      # follow the wakeup tree
+            b = wut[0]
+            name = b.ev.name
+            if name not in node.enabled:
+                del wut[0]              # a sequence that cannot go on here
+                continue
+            if self._over_bound(node, name):
+                del wut[0]
+                bounded = True
+                continue
+            node.taken = (name, b.ev.choices or ())
+            node.first = True
+            self.next_wut = b.sub
+            task = ex.by_name[name]
+            self._races_of(ex, task)
+            return task, node.taken[1]
+        if followed:
+            # Every wakeup sequence through here ends in an op that cannot run here: the
+            # race it reverses is not reversible (the op waits for what the other event
+            # does).  Nothing new lies below; stop.
+            self.blocked_outcome = "bound-blocked" if bounded else "infeasible"
             return None
+        sleep = node.sleep
         chosen = None
-        while self.guide and chosen is None:   # follow the race being reversed
-            want = self.guide.pop(0)
-            chosen = next((t for t in awake if t.name == want), None)
+        for name in node.enabled:       # run on without a preemption where possible
+            if name in sleep:
+                continue
+            if name == prev:
+                chosen = name
+                break
+            if chosen is None:
+                chosen = name
         if chosen is None:
-            chosen = awake[0]
-            for t in awake:        # run on without a preemption where possible
-                if t.name == prev:
-                    chosen = t
-                    break
-        node.backtrack.append(chosen.name)
-        node.taken = (chosen.name, ())
-        return chosen, ()
+            self.blocked_outcome = "sleep-blocked"
+            return None
+        if self._over_bound(node, chosen):
+            self.blocked_outcome = "bound-blocked"
+            return None
+        node.taken = (chosen, ())
+        node.first = True
+        task = ex.by_name[chosen]
+        self._races_of(ex, task)
+        return task, ()
 
     def after_step(self, ex: Execution, task: Task, used: tuple) -> None:
-        i = len(ex.trace) - 1
+        i = ex.nsteps - 1
+        if i < self.replay_len:
+            return                      # a replayed step (prefix reuse off)
         node = self.path[i]
         op = node.pending[task.name]
-        fresh = i >= self.replay_len
-        if fresh and used:
-            explicit = len(node.taken[1])
+        if used:
+            explicit = 0 if node.first else len(node.taken[1])
+            values = tuple(v for _, v in used)
             for k in range(len(used) - 1, explicit - 1, -1):
-                arity = used[k][0]
-                prefix = tuple(v for _, v in used[:k])
-                for v in range(arity - 1, 0, -1):
-                    node.choice_todo.append(prefix + (v,))
+                for v in range(used[k][0] - 1, -1, -1):
+                    if v != values[k]:
+                        node.choice_todo.append(values[:k] + (v,))
+        node.first = False
         sleep = {}
         for q, qop in node.sleep.items():
             if not conflict(qop, op):
@@ -106,31 +221,52 @@ class Dpor:
             if q != task.name and not conflict(qop, op):
                 sleep[q] = qop
         self.child_sleep = sleep
-        if fresh:
-            self._races(ex, task)
 
     # -- races ---------------------------------------------------------------------
 
-    def _races(self, ex: Execution, moved: Task) -> None:
-        last = len(ex.ev_task) - 1
-        last_op = ex.ev_op[last]
+    def _races_of(self, ex: Execution, q: Task) -> None:
+        """The races of ``q``'s next op, about to run (or never run, at the end): the
+        events of its object that conflict with it, could be enabled with it, do not
+        happen-before it and do not happen-before another such event."""
+        qop = q.pending
+        if qop.kind == LOCAL or qop.key < 0:
+            return
+        st = ex._objs.get(qop.key)
+        if st is None:
+            return
+        ev_task, ev_local, ev_op, ev_vc = ex.ev_task, ex.ev_local, ex.ev_op, ex.ev_vc
+        qk = qop.kind
+        qvc = ex.tvc[q.index]
+        nq = len(qvc)
+        found: list[int] = []
+        for j in reversed(st.events):
+            tj = ev_task[j]
+            kj = ev_op[j].kind
+            wl = CLASS[kj] == 2
+            if tj < nq and qvc[tj] >= ev_local[j]:
+                if wl:
+                    break       # it and everything before it happen-before q's op
+                continue
+            if not CONFLICT[kj][qk] or NOT_CO_ENABLED[kj][qk]:
+                continue
+            lj = ev_local[j]
+            if not any(len(ev_vc[r]) > tj and ev_vc[r][tj] >= lj for r in found):
+                found.append(j)
+                self._race(ex, j, q, qop)
+            if wl:
+                break           # what came before it happens-before it
+
+    def _end_races(self, ex: Execution) -> None:
+        """Ops that never ran (their tasks blocked at the end) race too."""
+        if ex.nsteps <= self.replay_len:
+            return
         for q in ex.tasks:
-            if q.done:
-                continue
-            qop = q.pending
-            if qop.kind == LOCAL or qop.key < 0:
-                continue
-            if q is moved:
-                st = ex._objs.get(qop.key)
-                if st is None:
-                    continue
-                for j in reversed(st.events):
-                    if self._race(ex, j, q, qop):
-                        break
-            elif last_op.key == qop.key:
-                self._race(ex, last, q, qop)
+            if not q.done:
+                self._races_of(ex, q)
 
     def _race(self, ex: Execution, j: int, q: Task, qop) -> bool:
+        """If event ``j`` races with ``q``'s next op, put the reversal in the wakeup tree
+        of the state before ``j``."""
         tj = ex.ev_task[j]
         if tj == q.index:
             return False
@@ -141,80 +277,165 @@ class Dpor:
         if len(qvc) > tj and qvc[tj] >= ex.ev_local[j]:
             return False            # j happens-before q's next op: no race
         node = self.path[j]
-        initials, seq = self._initials(ex, j, q)
-        if any(name in node.backtrack for name in initials):
+        w = self._reversal(ex, j, q, qop)
+        if q.name not in node.enabled and \
+                bisect_right(ex.t_events[q.index], j) == len(ex.t_events[q.index]) and \
+                not any(conflict(e.op, qop) for e in w[:-1]):
+            # q waited at this very op before j and nothing in v can enable it
             return True
-        for name in initials:
-            if name in node.enabled:
-                node.backtrack.append(name)
-                rest = list(seq)
-                rest.remove(name)
-                node.hints[name] = rest
-                return True
-        # No initial of v can run before event j (the op waits for what j does, as a
-        # blocked wait or a spawn does): the race cannot be reversed.
+        self._insert(node, w)
         return True
 
-    def _initials(self, ex: Execution, j: int, q: Task) -> tuple[list[str], list[str]]:
-        """Source sets (Abdulla et al., POPL 2014): the tasks that can start
-        v = notdep(j).q -- the events after j that do not happen-after it, then q's next
-        op -- i.e. whose first event in v has no happens-before predecessor in v."""
+    def _reversal(self, ex: Execution, j: int, q: Task, qop) -> list[_WEv]:
+        """v = notdep(j).q: the events after j that do not happen-after it, in order, and
+        q's next op, which happens after every event of v it conflicts with."""
         tj, lj = ex.ev_task[j], ex.ev_local[j]
-        ev_task, ev_vc, ev_local = ex.ev_task, ex.ev_vc, ex.ev_local
-        v = [k for k in range(j + 1, len(ev_task))
-             if not (len(ev_vc[k]) > tj and ev_vc[k][tj] >= lj)]
-        initials: list[str] = []
-        seen: set[int] = set()
-        for pos, k in enumerate(v):
+        ev_vc = ex.ev_vc
+        idx: list[int] = []
+        for t, evs in enumerate(ex.t_events):
+            if t == tj:
+                continue            # tj's later events happen after j
+            a = bisect_right(evs, j)
+            lo, hi = a, len(evs)
+            while lo < hi:          # happening-after j is monotone along a task's events
+                mid = (lo + hi) // 2
+                vc = ev_vc[evs[mid]]
+                if len(vc) > tj and vc[tj] >= lj:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            if lo > a:
+                idx.extend(evs[a:lo])
+        idx.sort()
+        tasks, ev_task, ev_op, ev_local = ex.tasks, ex.ev_task, ex.ev_op, ex.ev_local
+        choices = ex.ev_choices
+        xid = self.xid
+        w = []
+        qvc = list(ex.tvc[q.index])
+        qkey, qkind = qop.key, qop.kind
+        for k in idx:
             t = ev_task[k]
-            if t in seen:
-                continue
-            seen.add(t)
+            op = ev_op[k]
             vc = ev_vc[k]
-            if not any(len(vc) > ev_task[m] and vc[ev_task[m]] >= ev_local[m]
-                       for m in v[:pos] if ev_task[m] != t):
-                initials.append(ex.tasks[t].name)
-        if q.index not in seen:
-            qvc = ex.tvc[q.index]
-            if not any(len(qvc) > ev_task[m] and qvc[ev_task[m]] >= ev_local[m]
-                       for m in v if ev_task[m] != q.index):
-                initials.insert(0, q.name)
-        elif q.name in initials:
-            initials.remove(q.name)
-            initials.insert(0, q.name)
-        seq = [ex.tasks[ev_task[k]].name for k in v] + [q.name]
-        return initials, seq
+            w.append(_WEv(t, tasks[t].name, op, vc, ev_local[k], choices.get(k, ()), xid))
+            if op.key == qkey and CONFLICT[op.kind][qkind]:
+                if len(vc) > len(qvc):
+                    qvc.extend([0] * (len(vc) - len(qvc)))
+                for i, x in enumerate(vc):
+                    if x > qvc[i]:
+                        qvc[i] = x
+        w.append(_WEv(q.index, q.name, qop, qvc, qvc[q.index] + 1, None, xid))
+        return w
+
+    # -- wakeup trees --------------------------------------------------------------
+
+    @staticmethod
+    def _dependent(a, xa, b, xb, nkeys) -> bool:
+        """Whether op ``a`` (seen in execution ``xa``, comparable for keys below
+        ``nkeys``) and op ``b`` of the current execution ``xb`` conflict."""
+        ka, kb = a.key, b.key
+        if ka < 0 or kb < 0 or not CONFLICT[a.kind][b.kind]:
+            return False
+        if xa == xb or (ka < nkeys and kb < nkeys):
+            return ka == kb
+        return True     # objects first seen in different executions: assume the same one
+
+    def _weak_initial(self, name, op, xid, w: list[_WEv], nkeys):
+        """Whether the task ``name``, whose next op is ``op``, is a weak initial of w:
+        its first event in w has no happens-before predecessor in w, or it has none in w
+        and its op is independent of all of w.  Returns (bool, its event in w or None).
+        ``op`` was seen in execution ``xid``; its key is comparable with the current
+        execution's below ``nkeys``."""
+        first: dict[int, int] = {}
+        for e in w:
+            if e.name == name:
+                vc = e.vc
+                n = len(vc)
+                for t, loc in first.items():
+                    if t < n and vc[t] >= loc:
+                        return False, e
+                return True, e
+            if e.t not in first:
+                first[e.t] = e.local
+        if not self.weak_initials:
+            return False, None
+        for e in w:
+            if self._dependent(op, xid, e.op, e.xid, nkeys):
+                return False, None
+        return True, None
+
+    def _insert(self, node: _Node, w: list[_WEv]) -> bool:
+        nk = node.nkeys
+        for sleeping in (node.sleep, node.done):
+            for q, qop in sleeping.items():
+                # ops pending on the current path: their keys are the current ones
+                if self._weak_initial(q, qop, -1, w, 1 << 60)[0]:
+                    return False    # a sleeping task covers it: explored already
+        branches = node.wut
+        while True:
+            for b in branches:
+                ev = b.ev
+                ok, x = self._weak_initial(ev.name, ev.op, ev.xid, w, ev.nk)
+                if ok and x is not None and not _compatible(ev.choices, x.choices):
+                    ok = False
+                if ok:
+                    if not b.sub:
+                        return False    # a leaf: whatever follows it will cover w
+                    if x is not None:
+                        w.remove(x)
+                        if not w:
+                            return False
+                    branches = b.sub
+                    break
+            else:
+                chain: list[_Branch] = []
+                for e in reversed(w):
+                    chain = [_Branch(_Ev(e.name, e.choices, e.op, e.xid, nk), chain)]
+                branches.append(chain[0])
+                return True
 
     # -- search --------------------------------------------------------------------
 
     def _is_preemption(self, node: _Node, name: str) -> int:
         return int(node.prev is not None and name != node.prev and node.prev in node.enabled)
 
+    def _over_bound(self, node: _Node, name: str) -> bool:
+        if self.bound is None or node.preemptions + self._is_preemption(node, name) <= \
+                self.bound:
+            return False
+        self.pruned_by_bound = True
+        return True
+
     def _next_branch(self) -> bool:
-        while self.path:
-            node = self.path[-1]
-            if node.taken is None:          # a sleep-blocked leaf
-                self.path.pop()
+        path = self.path
+        while path:
+            node = path[-1]
+            if node.taken is None:          # a blocked leaf
+                path.pop()
                 continue
             name = node.taken[0]
             if node.choice_todo:
                 node.taken = (name, node.choice_todo.pop())
-                self.guide = []
-                self.replay_len = len(self.path) - 1
+                node.first = False
+                self.next_wut = []
+                self.replay_len = len(path) - 1
                 return True
             node.done[name] = node.pending[name]
-            for cand in node.backtrack:
-                if cand in node.done or cand in node.sleep:
+            wut = node.wut
+            wut[:] = [b for b in wut if b.ev.name != name]
+            while wut:
+                b = wut[0]
+                cand = b.ev.name
+                if cand in node.done or cand not in node.enabled or \
+                        self._over_bound(node, cand):
+                    del wut[0]
                     continue
-                if self.bound is not None and \
-                        node.preemptions + self._is_preemption(node, cand) > self.bound:
-                    self.pruned_by_bound = True
-                    continue
-                node.taken = (cand, ())
-                self.guide = list(node.hints.get(cand, ()))
-                self.replay_len = len(self.path) - 1
+                node.taken = (cand, b.ev.choices or ())
+                node.first = True
+                self.next_wut = b.sub
+                self.replay_len = len(path) - 1
                 return True
-            self.path.pop()
+            path.pop()
         return False
 
     def explore(self, factory, limits: Limits, collector: Collector | None = None) -> Result:
@@ -225,6 +446,9 @@ class Dpor:
             while True:
                 self.child_sleep = {}
                 ex = run_execution(factory, self, limits)
+                self._end_races(ex)
+                self.last = ex
+                self.xid += 1
                 if not col.add(ex):
                     complete = not self._next_branch() and not self.pruned_by_bound
                     break

@@ -10,34 +10,45 @@ class Naive:
     name = "naive"
 
     def __init__(self):
-        self.path: list[list] = []     # per step: [alternatives, index taken]
+        # per step: [alternatives, index taken, choices given, choice prefixes to do,
+        #            first run of this entry]
+        self.path: list[list] = []
+        self.replay_len = 0
+        self.last: Execution | None = None
+        self.reuse_prefix = True
+
+    def prefix(self):
+        if not self.reuse_prefix or self.last is None or self.replay_len == 0:
+            return None
+        return self.last, [(e[0][e[1]], e[2]) for e in self.path[:self.replay_len]]
 
     def pick(self, ex: Execution, enabled: list[Task]):
-        i = len(ex.trace)
+        i = ex.nsteps
         if i == len(self.path):
-            self.path.append([[t.name for t in enabled], 0, ()])
-        alts, k, choices = self.path[i]
-        return ex.by_name[alts[k]], choices
+            self.path.append([[t.name for t in enabled], 0, (), [], True])
+        e = self.path[i]
+        return ex.by_name[e[0][e[1]]], e[2]
 
     def after_step(self, ex, task, used) -> None:
-        i = len(ex.trace) - 1
-        entry = self.path[i]
-        if used and len(entry) == 3:
-            explicit = len(entry[2])
-            todo = []
+        e = self.path[ex.nsteps - 1]
+        if e[4]:
+            e[4] = False
+            explicit = len(e[2])
             for k in range(len(used) - 1, explicit - 1, -1):
                 prefix = tuple(v for _, v in used[:k])
-                todo.extend(prefix + (v,) for v in range(used[k][0] - 1, 0, -1))
-            entry.append(todo)
+                e[3].extend(prefix + (v,) for v in range(used[k][0] - 1, 0, -1))
 
     def _next(self) -> bool:
         while self.path:
-            entry = self.path[-1]
-            if len(entry) == 4 and entry[3]:
-                entry[2] = entry[3].pop()
+            e = self.path[-1]
+            if e[3]:
+                e[2] = e[3].pop()
+                e[4] = True
+                self.replay_len = len(self.path) - 1
                 return True
-            if entry[1] + 1 < len(entry[0]):
-                self.path[-1] = [entry[0], entry[1] + 1, ()]
+            if e[1] + 1 < len(e[0]):
+                self.path[-1] = [e[0], e[1] + 1, (), [], True]
+                self.replay_len = len(self.path) - 1
                 return True
             self.path.pop()
         return False
@@ -48,6 +59,7 @@ class Naive:
         try:
             while True:
                 ex = run_execution(factory, self, limits)
+                self.last = ex
                 if not col.add(ex):
                     break
                 if not self._next():

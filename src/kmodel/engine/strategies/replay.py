@@ -14,7 +14,7 @@ class Replay:
         self.steps = [decode(s) for s in schedule]
 
     def pick(self, ex: Execution, enabled: list[Task]):
-        i = len(ex.trace)
+        i = ex.nsteps
         if i >= len(self.steps):
             raise ScheduleError(f"the schedule ends after {len(self.steps)} steps but the "
                                 f"program can still run ({', '.join(t.name for t in enabled)})")
@@ -32,8 +32,8 @@ class Replay:
 
     def run(self, factory, limits: Limits) -> Execution:
         ex = run_execution(factory, self, limits)
-        if len(ex.trace) < len(self.steps) and ex.outcome != "budget":
-            raise ScheduleError(f"the program ended after {len(ex.trace)} steps; "
+        if ex.nsteps < len(self.steps) and ex.outcome != "budget":
+            raise ScheduleError(f"the program ended after {ex.nsteps} steps; "
                                 f"the schedule has {len(self.steps)}")
         return ex
 
