@@ -93,9 +93,10 @@ def test_quiet_prints_only_the_summary_line(tmp_path):
 
 
 def test_table_is_truncated_with_a_note_and_full_trace_shows_all(tmp_path):
-    res = run("check", "--scenario", "oom-reap", "--out", tmp_path)
+    res = run("check", "--scenario", "oom-reap", "--out", tmp_path, "--no-shrink")
     assert "earlier steps not shown; --full-trace shows them" in res.output
-    full = run("check", "--scenario", "oom-reap", "--out", tmp_path, "--full-trace")
+    full = run("check", "--scenario", "oom-reap", "--out", tmp_path, "--full-trace",
+               "--no-shrink")
     m = re.search(r"Interleaving: all (\d+) steps", full.output)
     assert m
     rows = re.findall(r"^[> ]\s+\d+  \S", full.output, re.MULTILINE)

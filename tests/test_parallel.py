@@ -171,7 +171,7 @@ def ray_local():
     ray = pytest.importorskip("ray", reason="the ray extra is not installed "
                                             "(pip install 'kmodel[ray]')")
     import logging
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR)
     yield ray
     ray.shutdown()

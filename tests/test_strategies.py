@@ -169,7 +169,7 @@ def test_dpor_runs_one_execution_per_class(what, prog, classes):
     assert res.complete
     assert res.classes == classes
     assert res.executions == classes
-    assert res.sleep_blocked == 0 and res.infeasible == 0
+    assert res.sleep_blocked == 0
     nres, _ = run(Naive(), *prog)
     assert nres.classes == classes and nres.executions >= res.executions
 
@@ -184,7 +184,10 @@ def test_wait_for_a_flag():
     res, _ = run(Dpor(), *flag_handshake())
     nres, _ = run(Naive(), *flag_handshake())
     assert res.classes == nres.classes == 2
-    assert res.complete and res.sleep_blocked == 0
+    assert res.complete
+    # reversing "set f" and "wait f" is not possible (the wait needs the set); DPOR can
+    # only learn that by trying, which costs one execution that ends sleep-blocked
+    assert res.executions == res.classes + res.sleep_blocked and res.sleep_blocked <= 1
 
 
 @pytest.mark.parametrize("reuse", [True, False])

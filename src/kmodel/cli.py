@@ -378,6 +378,8 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 @click.option("--knob", "knobs", multiple=True, metavar="KEY=VALUE",
               help="Scenario knob, e.g. pages=2, heap=false, reap_hits_memslot=false.")
 @click.option("--stop-on-first", is_flag=True, help="Stop at the first report.")
+@click.option("--no-shrink", is_flag=True, help="Keep each report's schedule as found "
+                                                "instead of shrinking it.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the result as JSON (schema in README.md).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
@@ -394,14 +396,14 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 @_ray_option
 @handled
 def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs, seed,
-          time_limit, max_executions, max_steps, knobs, stop_on_first, json_path,
-          junit_path, html_path, out_dir, full_trace, quiet, jobs, ray):
+          time_limit, max_executions, max_steps, knobs, stop_on_first, no_shrink,
+          json_path, junit_path, html_path, out_dir, full_trace, quiet, jobs, ray):
     spec = api.CheckSpec(patches=list(patches) or ["upstream"], preset=preset,
                          config=_parse_config(configs), arch=arch, scenario=scenario,
                          strategy=strategy, knobs=_parse_knobs(knobs),
                          preemptions=preemptions, runs=runs, seed=seed, max_steps=max_steps,
                          max_executions=max_executions, time_limit=time_limit,
-                         stop_on_first=stop_on_first)
+                         stop_on_first=stop_on_first, shrink=not no_shrink)
     label = f"{'+'.join(spec.patches)} {preset} {arch} {scenario}"
     try:
         with Ticker(_progress_enabled(quiet), label) as ticker:

@@ -39,7 +39,7 @@ from .engine.strategies import Naive
 
 # How long a work item runs before it hands back its frontier (seconds).  The first slice
 # runs in this process: a search that ends within it never starts a worker.
-SLICE_S = 1.0
+SLICE_S = 0.5
 FIRST_SLICE_S = 0.5
 
 _STOP = None                      # a multiprocessing.Event in local workers

@@ -27,7 +27,6 @@ class Result:
     classes: int = 0
     sleep_blocked: int = 0
     bound_blocked: int = 0     # bounded search: cut short where any step would preempt
-    infeasible: int = 0        # dpor: a race reversal that turned out not to be possible
     complete: bool = False
     interrupted: bool = False
     elapsed_s: float = 0.0
@@ -137,8 +136,6 @@ class Collector:
             res.sleep_blocked += 1
         elif ex.outcome == "bound-blocked":
             res.bound_blocked += 1
-        elif ex.outcome == "infeasible":
-            res.infeasible += 1
         elif self.count_classes:
             self._classes.add(ex.class_hash())
         for name, value in ex.metrics.items():

@@ -829,14 +829,17 @@ class Partitioned:
                 now = time.perf_counter()
                 if deadline is not None and now >= deadline:
                     limited = True
-                while self._heap and len(inflight) < max(1, backend.slots) and \
+                # a few more items than workers: one that finishes its slice takes the
+                # next at once, without waiting for this loop
+                depth = backend.slots + max(1, backend.slots // 4)
+                while self._heap and len(inflight) < depth and \
                         not limited and not (budget is not None and budget <= 0):
                     okey, _, p = heapq.heappop(self._heap)
                     if best is not None and okey > best:
                         self._dropped = True      # after the first report: not explored
                         self._release(p.chain)
                         continue
-                    starving = len(self._heap) < backend.slots
+                    starving = len(self._heap) + len(inflight) < 2 * backend.slots
                     sl = self.first_slice_s if first is not None else \
                         (self.slice_s / 4 if starving else self.slice_s)
                     if deadline is not None:

@@ -91,8 +91,7 @@ class _FirstMatch(Collector):
 
     def add(self, ex):
         more = super().add(ex)
-        if self.found is None and ex.outcome not in ("sleep-blocked", "bound-blocked",
-                                                      "infeasible") and \
+        if self.found is None and ex.outcome not in ("sleep-blocked", "bound-blocked") and \
                 _matching(ex, self.kind, self.function) is not None:
             self.found = ex
             return False

@@ -17,8 +17,9 @@ the search from running into sleep-set-blocked executions, and every complete ex
 it runs is in a new Mazurkiewicz class.
 
 The model has blocking ops (a wait that is not enabled); a wakeup sequence whose step
-turns out not to be enabled is dropped where it fails, and the search goes on from there
-by free choice.  Nondeterministic choices inside a step are explored exhaustively at the
+turns out not to be enabled (the op waits for what the raced event does) is dropped where
+it fails, and the search goes on from there by free choice -- stopping there instead
+loses classes (found by comparing class sets on the model).  Nondeterministic choices inside a step are explored exhaustively at the
 node where the step is taken.
 
 ``preemption_bound`` turns this into bounded search (CHESS): a branch that switches away
@@ -153,8 +154,6 @@ class Dpor:
         self.next_wut = []
         path.append(node)
         wut = node.wut
-        followed = bool(wut)
-        bounded = False
         while wut:                      # follow the wakeup tree
             b = wut[0]
             name = b.ev.name
@@ -163,7 +162,6 @@ class Dpor:
                 continue
             if self._over_bound(node, name):
                 del wut[0]
-                bounded = True
                 continue
             node.taken = (name, b.ev.choices or ())
             node.first = True
@@ -171,12 +169,6 @@ class Dpor:
             task = ex.by_name[name]
             self._races_of(ex, task)
             return task, node.taken[1]
-        if followed:
-            # Every wakeup sequence through here ends in an op that cannot run here: the
-            # race it reverses is not reversible (the op waits for what the other event
-            # does).  Nothing new lies below; stop.
-            self.blocked_outcome = "bound-blocked" if bounded else "infeasible"
-            return None
         sleep = node.sleep
         chosen = None
         for name in node.enabled:       # run on without a preemption where possible
