@@ -4,6 +4,7 @@ from helpers import explore, kinds, named
 
 from kmodel.engine import Limits
 from kmodel.engine.strategies import Replay
+from kmodel.linux.kernel import core as kcore
 from kmodel.linux.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import (
     raw_spin_lock, raw_spin_unlock, raw_spinlock_t, rwlock_t, spin_lock, spin_unlock,
@@ -173,3 +174,44 @@ def test_call_srcu_waits_for_earlier_readers_and_barrier_for_callbacks():
     assert res.complete and res.reports == []
     # the callback always runs after the reader left and before the barrier returned
     assert orders == {("reader-in", "queued", "reader-out", "callback", "barrier-done")}
+
+
+def flags(p):
+    p.flags = set()
+
+
+@named
+async def set_unstable(p):
+    await kcore.set_bit("MMF_UNSTABLE", p)
+
+
+@named
+async def set_oom_skip(p):
+    await kcore.set_bit("MMF_OOM_SKIP", p)
+
+
+@named
+async def queue_once(p):
+    p.queued = getattr(p, "queued", 0) + (not await kcore.test_and_set_bit("MMF_OOM_REAP_QUEUED", p))
+
+
+@named
+async def check_unstable(p):
+    p.seen = await kcore.test_bit("MMF_UNSTABLE", p)
+
+
+def test_bitops_on_different_bits_commute():
+    res = explore("nonrt", {"a": set_unstable, "b": set_oom_skip}, flags)
+    assert res.complete and res.executions == 1 and res.classes == 1
+
+
+def test_set_bit_races_test_bit_of_the_same_bit_only():
+    same = explore("nonrt", {"a": set_unstable, "b": check_unstable}, flags)
+    assert same.complete and same.classes == 2
+    other = explore("nonrt", {"a": set_oom_skip, "b": check_unstable}, flags)
+    assert other.complete and other.classes == 1
+
+
+def test_test_and_set_bit_orders_its_callers():
+    res = explore("nonrt", {"a": queue_once, "b": queue_once}, flags)
+    assert res.complete and res.classes == 2 and res.reports == []

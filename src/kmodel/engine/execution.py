@@ -305,7 +305,7 @@ class Execution:
                 if isinstance(nxt, Op):
                     obj = nxt.obj
                     if obj is not None:
-                        ident = (id(obj[0]), obj[1]) if type(obj) is tuple else id(obj)
+                        ident = (id(obj[0]), *obj[1:]) if type(obj) is tuple else id(obj)
                         k = self._keys.get(ident)
                         if k is None:
                             k = self._keys[ident] = len(self._pinned)
@@ -339,8 +339,9 @@ class Execution:
         return used
 
     def _key(self, obj) -> int:
-        # An object, or an (object, field name) pair naming one field of it.
-        ident = (id(obj[0]), obj[1]) if type(obj) is tuple else id(obj)
+        # An object, or an (object, field name[, part]) tuple naming one field (or one bit
+        # of a flags field) of it.
+        ident = (id(obj[0]), *obj[1:]) if type(obj) is tuple else id(obj)
         k = self._keys.get(ident)
         if k is None:
             k = self._keys[ident] = len(self._pinned)

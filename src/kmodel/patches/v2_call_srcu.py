@@ -9,7 +9,7 @@ declares mmu_notifier_oom_enter() only with CONFIG_MMU_NOTIFIER, without a stub 
 kernel test robot, 2026-05-03).
 """
 
-from kmodel.linux.kernel.core import kfunc
+from kmodel.linux.kernel.core import kfunc, set_bit
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON, WARN_ON_ONCE
 from kmodel.linux.kernel.rcu.srcu import call_srcu, srcu_barrier
@@ -18,7 +18,7 @@ from kmodel.linux.mm.mm_types import MMF_UNSTABLE, VM_HUGETLB, VM_PFNMAP, VM_SHA
 from kmodel.linux.mm.slab import GFP_ATOMIC, kfree, kmalloc
 from kmodel.linux.virt.kvm import kvm_main
 from kmodel.patches import _oom_hooks
-from kmodel.engine import READ, WRITE, Op
+from kmodel.engine import READ, Op
 from kmodel.patching import Patch
 
 patch = Patch(
@@ -77,8 +77,7 @@ async def mmu_notifier_barrier():
 async def __oom_reap_task_mm(mm):
     ret = True
     await mmu_notifier_oom_enter(mm)     # "Notify MMU notifiers about the OOM event"
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
-    mm.flags.add(MMF_UNSTABLE)
+    await set_bit(MMF_UNSTABLE, mm)
     for vma in list(reversed(mm.vmas)):
         if vma.vm_flags & {VM_HUGETLB, VM_PFNMAP}:
             continue

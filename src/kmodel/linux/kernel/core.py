@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 
-from ...engine import READ, WRITE, Op, current_execution, current_task
+from ...engine import READ, UPDATE, WRITE, Op, current_execution, current_task
 from ..config import Config
 
 
@@ -159,6 +159,33 @@ async def atomic_rmw(obj, field: str, fn, label: str):
     value = fn(getattr(obj, field))
     setattr(obj, field, value)
     return value
+
+
+# Atomic bitops (include/asm-generic/bitops/atomic.h) on a flags word held as a set of
+# bit names.  Each bit is its own object: ops on different bits of one word commute, and
+# set_bit/clear_bit, which return nothing, commute with each other on one bit too.
+
+async def test_bit(nr: str, obj, field: str = "flags") -> bool:
+    await Op((obj, field, nr), READ, f"test_bit({nr})")
+    return nr in getattr(obj, field)
+
+
+async def set_bit(nr: str, obj, field: str = "flags") -> None:
+    await Op((obj, field, nr), UPDATE, f"set_bit({nr})")
+    getattr(obj, field).add(nr)
+
+
+async def clear_bit(nr: str, obj, field: str = "flags") -> None:
+    await Op((obj, field, nr), UPDATE, f"clear_bit({nr})")
+    getattr(obj, field).discard(nr)
+
+
+async def test_and_set_bit(nr: str, obj, field: str = "flags") -> bool:
+    await Op((obj, field, nr), WRITE, f"test_and_set_bit({nr})")
+    bits = getattr(obj, field)
+    old = nr in bits
+    bits.add(nr)
+    return old
 
 
 def _name(obj) -> str:

@@ -10,7 +10,7 @@ a freed page, that is reported as a use-after-free, where it happens.
 from __future__ import annotations
 
 from ...engine import WRITE, Op, Report, current_execution
-from ..kernel.core import call_trace, culprit, kernel, kfunc
+from ..kernel.core import call_trace, culprit, kernel, kfunc, test_bit
 from ..kernel.sched import current, format_call_trace
 from .mm_types import MMF_UNSTABLE, page
 
@@ -120,19 +120,22 @@ async def handle_mm_fault(vma, addr: int, write: bool) -> bool:
 
 @kfunc("mm/memory.c")
 async def __handle_mm_fault(vma, addr: int, write: bool) -> bool:
-    """mm/memory.c: the anonymous fault and the write-protect (CoW) fault.  A fault on an
-    mm the OOM reaper has started on fails (check_stable_address_space: VM_FAULT_SIGBUS)."""
-    mm = vma.vm_mm
-    if MMF_UNSTABLE in mm.flags:
-        return False
+    """mm/memory.c: the anonymous fault (do_anonymous_page, inlined here) and the
+    write-protect (CoW) fault.  Under the PTE lock, a present PTE ends the fault; otherwise
+    an mm the OOM reaper has started on fails it (check_stable_address_space, tested after
+    pte_none as the kernel does: VM_FAULT_SIGBUS) before the new PTE is set."""
     if write and addr in vma.cow:
         return await do_wp_page(vma, addr)
     await pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"do_anonymous_page({vma.name} @{addr})")
+    ok = True
     if addr not in vma.ptes:
-        vma.ptes[addr] = alloc_page()
+        if await test_bit(MMF_UNSTABLE, vma.vm_mm):
+            ok = False
+        else:
+            vma.ptes[addr] = alloc_page()
     await pte_unmap_unlock(vma)
-    return True
+    return ok
 
 
 @kfunc("mm/memory.c")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ...engine import WRITE, Op
-from ..kernel.core import kfunc
+from ..kernel.core import kfunc, set_bit
 from ..kernel.locking.rwsem import down_read, down_write, up_read, up_write
 from . import memory, mmu_notifier as mn
 from .mm_types import MMF_OOM_SKIP
@@ -35,8 +35,7 @@ async def exit_mmap(mm) -> None:
     for vma in mm.vmas:
         await memory.unmap_page_range(tlb, vma, vma.vm_start, vma.vm_end)
     await up_read(mm.mmap_lock)
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_OOM_SKIP)")
-    mm.flags.add(MMF_OOM_SKIP)
+    await set_bit(MMF_OOM_SKIP, mm)
     await down_write(mm.mmap_lock)
     await memory.tlb_finish_mmu(tlb)
     mm.vmas.clear()

@@ -8,7 +8,7 @@ every delay; the reaper kthread handles the victims queued in the run and then e
 from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
-from ..kernel.core import kernel, kfunc
+from ..kernel.core import kernel, kfunc, set_bit, test_and_set_bit, test_bit
 from ..kernel.locking.rwsem import down_read, down_read_trylock, up_read
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_WAKEKILL, Blocked, \
@@ -131,10 +131,8 @@ def mark_oom_victim(tsk) -> None:
 async def queue_oom_reaper(tsk) -> None:
     """oom_kill.c: queue_oom_reaper: once per mm, arm the OOM_REAPER_DELAY timer."""
     mm = tsk.signal.oom_mm
-    await Op((mm, "flags"), WRITE, "test_and_set_bit(MMF_OOM_REAP_QUEUED)")
-    if MMF_OOM_REAP_QUEUED in mm.flags:
+    if await test_and_set_bit(MMF_OOM_REAP_QUEUED, mm):
         return
-    mm.flags.add(MMF_OOM_REAP_QUEUED)
     spawn_kworker("timer:wake_oom_reaper", wake_oom_reaper(tsk))
 
 
@@ -144,9 +142,7 @@ async def wake_oom_reaper(tsk) -> None:
     gone (MMF_OOM_SKIP), otherwise queue it for the kthread."""
     st = reaper_state()
     mm = tsk.signal.oom_mm
-    await Op((mm, "flags"), READ, "test_bit(MMF_OOM_SKIP)")
-    skip = MMF_OOM_SKIP in mm.flags
-    if skip:
+    if await test_bit(MMF_OOM_SKIP, mm):
         return
     await spin_lock(st.lock)
     await Op(st, WRITE, "oom_reaper_list push")
@@ -181,12 +177,10 @@ async def oom_reap_task(tsk) -> None:
             break
         await schedule_timeout_idle("HZ/10")
     else:
-        await Op((mm, "flags"), READ, "test_bit(MMF_OOM_SKIP)")
-        if MMF_OOM_SKIP not in mm.flags:
+        if not await test_bit(MMF_OOM_SKIP, mm):
             reaper_state().log.append(f"oom_reaper: unable to reap pid:{tsk.pid} "
                                       f"({tsk.comm})")
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_OOM_SKIP)")
-    mm.flags.add(MMF_OOM_SKIP)
+    await set_bit(MMF_OOM_SKIP, mm)
 
 
 @kfunc("mm/oom_kill.c")
@@ -194,8 +188,7 @@ async def oom_reap_task_mm(tsk, mm) -> bool:
     if not await down_read_trylock(mm.mmap_lock):
         return False
     ret = True
-    await Op((mm, "flags"), READ, "test_bit(MMF_OOM_SKIP)")
-    if MMF_OOM_SKIP not in mm.flags:
+    if not await test_bit(MMF_OOM_SKIP, mm):
         ret = await __oom_reap_task_mm(mm)
         if ret:
             reaper_state().log.append(f"oom_reaper: reaped process {tsk.pid} ({tsk.comm})")
@@ -209,8 +202,7 @@ async def __oom_reap_task_mm(mm) -> bool:
     every private VMA a non-blockable invalidation around the unmap; a VMA whose start
     fails is skipped, without range_end, and the reap is retried later."""
     ret = True
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
-    mm.flags.add(MMF_UNSTABLE)
+    await set_bit(MMF_UNSTABLE, mm)
     for vma in list(reversed(mm.vmas)):          # mas_for_each_rev (v6.18)
         if vma.vm_flags & {VM_HUGETLB, VM_PFNMAP}:
             continue
@@ -242,8 +234,7 @@ async def process_mrelease(victim) -> int:
     ret = 0
     if reap:
         await down_read(mm.mmap_lock)
-        await Op((mm, "flags"), READ, "test_bit(MMF_OOM_SKIP)")
-        if MMF_OOM_SKIP not in mm.flags and not await __oom_reap_task_mm(mm):
+        if not await test_bit(MMF_OOM_SKIP, mm) and not await __oom_reap_task_mm(mm):
             ret = -11
         await up_read(mm.mmap_lock)
     mn.mmdrop(mm)
