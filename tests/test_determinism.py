@@ -106,6 +106,40 @@ def test_results_do_not_depend_on_pythonhashseed():
         assert x == y, f"{x['patches']} {x['scenario']} differs between hash seeds"
 
 
+_CLASS_HASH_CHILD = r"""
+from kmodel import api, scenarios
+from kmodel.engine import Limits
+from kmodel.engine.strategies import Dpor
+from kmodel.patching import applied
+spec = api.CheckSpec(preset="rt", scenario="oom-reap", strategy="dpor")
+config, sdef, patches = api._prepare(spec)
+fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+made = []
+def factory():
+    made.append(fac())
+    return made[-1]
+with applied(patches):
+    res = Dpor().explore(factory, Limits(max_steps=spec.max_steps))
+hashes = sorted({p.ex.class_hash() for p in made if p.ex.outcome != "sleep-blocked"})
+assert len(hashes) == res.classes
+print(res.classes, hashes)
+"""
+
+
+def test_class_fingerprints_do_not_depend_on_pythonhashseed():
+    """``Execution.class_hash()`` (which also counts classes across the worker processes
+    of a parallel search) is the same number in every process, whatever the seed."""
+    outs = []
+    for seed in ("0", "12345"):
+        p = subprocess.run([sys.executable, "-c", _CLASS_HASH_CHILD],
+                           env=dict(os.environ, PYTHONHASHSEED=seed), capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        outs.append(p.stdout)
+    assert outs[0] == outs[1]
+    assert int(outs[0].split()[0]) > 1
+
+
 # -- resources ------------------------------------------------------------------------------
 #
 # The search is stateless: memory is bounded by the depth of the search (its path and the

@@ -212,11 +212,11 @@ class Prog:
                  tuple(sorted(t.name for t in ex.tasks if t.done)), ex.outcome)
         self.obs.finals.add(state)
         self.obs.schedules.setdefault(state, list(ex.schedule))
-        key = ex.class_key()
-        self.obs.classes.add(hash(key))
+        key = ex.class_key()    # the keys themselves, not a hash of them: the reference
+        self.obs.classes.add(key)
         h = getattr(ex, "class_hash", None)
         if h is not None:       # the incremental fingerprint must be a function of the key
-            self.obs.hash_of.setdefault(hash(key), set()).add(h())
+            self.obs.hash_of.setdefault(key, set()).add(h())
 
     def on_data_race(self, ex, earlier, later):
         ex.report(Report("data-race", f"race {earlier.label} / {later.label}",
@@ -359,7 +359,7 @@ def _fresh(strategy, reuse: bool):
     return strategy
 
 
-def differences(ref, robs, res, obs, check_count=True) -> list[str]:
+def differences(ref, robs, res, obs) -> list[str]:
     out = []
     if not res.complete:
         out.append(f"{res.strategy} did not complete")
@@ -373,22 +373,20 @@ def differences(ref, robs, res, obs, check_count=True) -> list[str]:
         out.append(f"classes: reference {len(robs.classes)}, {res.strategy} "
                    f"{len(obs.classes)} (misses {len(robs.classes - obs.classes)}, "
                    f"invents {len(obs.classes - robs.classes)})")
-    if check_count and res.executions > ref.executions:
+    if res.executions > ref.executions:
         out.append(f"{res.strategy} ran {res.executions} executions, naive {ref.executions}")
-    if res.classes > len(obs.classes):
-        out.append(f"Result.classes {res.classes} > distinct class keys {len(obs.classes)}")
-    elif res.classes < len(obs.classes):
-        # Execution.class_hash() collisions (test_class_hash_does_not_collide, xfail):
-        # Result.classes under-counts.  Counted, not failed, until that is fixed.
-        STATS["class_hash_collisions"] += 1
+    if res.classes != len(obs.classes):
+        # Result.classes counts distinct class_hash() values: fewer than the distinct
+        # class keys is a collision (test_class_hash_does_not_collide), more is a class
+        # whose interleavings got different fingerprints (caught just below as well)
+        out.append(f"Result.classes {res.classes} != distinct class keys {len(obs.classes)}")
     bad = {k: v for k, v in obs.hash_of.items() if len(v) != 1}
     if bad:
         out.append(f"class_hash() differs within one class: {list(bad.values())[:2]}")
     return out
 
 
-STATS = {"programs": 0, "executions_naive": 0, "executions_dpor": 0, "reuse_differs": 0,
-         "class_hash_collisions": 0}
+STATS = {"programs": 0, "executions_naive": 0, "executions_dpor": 0}
 
 
 def reference(spec: Spec):
@@ -408,22 +406,17 @@ def compare(spec: Spec, make_dpor=Dpor, *, replay_check=True):
     assert nres.executions == naive.executions or not diff
     assert not diff, "naive with prefix reuse: " + "; ".join(diff)
     results = []
-    has_choice = any(map(_has_choice, spec.tasks))
     for reuse in (True, False):
         dres, dobs = explore(spec, _fresh(make_dpor(), reuse))
-        # without prefix reuse Dpor repeats choice alternatives (the xfail below), so it
-        # may run more executions than naive there
-        diff = differences(naive, nobs, dres, dobs, check_count=reuse or not has_choice)
+        diff = differences(naive, nobs, dres, dobs)
         assert not diff, f"dpor (reuse_prefix={reuse}): " + "; ".join(diff)
         results.append((dres, dobs))
     (a, aobs), (b, bobs) = results
-    # Prefix reuse is an optimisation: it must not change what the search does.  It does
-    # today with choices (see test_dpor_without_prefix_reuse_repeats_choices, xfail):
-    # without reuse, Dpor re-runs choice alternatives.  Count those programs.
-    if (a.executions, a.sleep_blocked) != (b.executions, b.sleep_blocked):
-        assert has_choice, \
-            f"reuse_prefix changes the search: {a.executions} vs {b.executions} executions"
-        STATS["reuse_differs"] += 1
+    # Prefix reuse is an optimisation: it must not change what the search does, choices
+    # included (test_dpor_without_prefix_reuse_runs_the_same_executions)
+    assert (a.executions, a.sleep_blocked, a.classes) == \
+        (b.executions, b.sleep_blocked, b.classes), \
+        f"reuse_prefix changes the search: {a.executions} vs {b.executions} executions"
     assert aobs.finals == bobs.finals and aobs.keys == bobs.keys
     STATS["executions_dpor"] += a.executions
     if replay_check:
@@ -475,9 +468,7 @@ def test_bounded_dpor_is_a_sound_under_approximation(spec, k):
 def test_zz_programs_were_compared():
     """Runs last in this file (pytest keeps definition order): the numbers."""
     print(f"\ndifferential: {STATS['programs']} programs compared "
-          f"({STATS['executions_naive']} naive executions, {STATS['executions_dpor']} dpor); "
-          f"{STATS['reuse_differs']} where Dpor without prefix reuse ran more executions; "
-          f"{STATS['class_hash_collisions']} runs where Result.classes under-counted")
+          f"({STATS['executions_naive']} naive executions, {STATS['executions_dpor']} dpor)")
 
 
 # -- fixed regressions ------------------------------------------------------------------
@@ -580,7 +571,8 @@ def test_naive_explores_every_choice_of_a_step():
 # Found in the engine rewrite while it was in progress (and fixed there since): without
 # prefix reuse, Dpor.after_step re-queued a choice's other values each time it replayed the
 # step that resolved it, so choice alternatives ran again (6 executions instead of 4).
-def test_dpor_without_prefix_reuse_repeats_choices():
+# compare() checks the same on every generated program with choices.
+def test_dpor_without_prefix_reuse_runs_the_same_executions():
     spec = Spec(1, 0, 0, ((("ch", 2, ((), ())), ("rd", 0, False)), (("inc", 0, False),))) \
         if UPDATE is not None else \
         Spec(1, 0, 0, ((("ch", 2, ((), ())), ("rd", 0, False)), (("wr", 0, 1, False, False),)))
@@ -602,12 +594,13 @@ def test_dpor_without_prefix_reuse_repeats_choices():
     assert runs[True] == runs[False]
 
 
-# Found by the long run: Execution.class_hash() (and so Result.classes) sums Python's
-# hash((task, label, clock)) over the events.  Python's tuple hash of small ints is close to
-# linear in them, and reordering conflicting events moves clock entries by +1/-1 in ways
-# that cancel out, so distinct classes collide: on this program 178 classes count as 175
-# under PYTHONHASHSEED=0 (and as 178 under other seeds -- so Result.classes also depends on
-# the hash seed).
+# Found by the long run (and fixed): Execution.class_hash() (and so Result.classes) summed
+# Python's hash((task, label, clock)) over the events.  Python's tuple hash of small ints is
+# close to linear in them, and reordering conflicting events moves clock entries by +1/-1
+# in ways that cancel out, so distinct classes collided: on this program 178 classes
+# counted as 175 under PYTHONHASHSEED=0 (and as 178 under other seeds -- so Result.classes
+# also depended on the hash seed).  Each event's hash now goes through a splitmix64
+# finalizer before the sum, and nothing in it is salted per process.
 COLLIDING = Spec(1, 0, 0, (
     (("rd", 0, True), ("rd", 0, True), ("wr", 0, 0, False, True), ("rd", 0, False),
      ("rd", 0, False), ("wr", 0, 0, False, False)),
@@ -619,15 +612,12 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_engine_differential import COLLIDING, Naive, explore
 res, obs = explore(COLLIDING, Naive())
-print(res.classes, len(obs.classes))
+print(res.classes, len(obs.classes), hash(tuple(sorted(h for v in obs.hash_of.values()
+                                                        for h in v))))
 """
 
 
 @pytest.mark.skipif(UPDATE is None, reason="needs UPDATE ops")
-@pytest.mark.xfail(strict=True, reason="engine bug: Execution.class_hash() is a sum of "
-                   "near-linear tuple hashes; distinct Mazurkiewicz classes collide, so "
-                   "Result.classes under-counts and depends on PYTHONHASHSEED "
-                   "(execution.py _record; parallel.fingerprint has the same form)")
 def test_class_hash_does_not_collide():
     import subprocess
     import sys
@@ -639,4 +629,29 @@ def test_class_hash_does_not_collide():
                            text=True, timeout=300)
         assert p.returncode == 0, p.stderr[-2000:]
         counts.append(tuple(map(int, p.stdout.split())))
-    assert counts == [(178, 178), (178, 178)], counts
+    # no collision, under either seed
+    assert [c[:2] for c in counts] == [(178, 178), (178, 178)], counts
+    # and the fingerprints themselves do not depend on the hash seed (so they are the same
+    # in every worker process of a parallel search)
+    assert counts[0][2] == counts[1][2]
+
+
+def test_class_hash_is_the_sum_of_event_hashes():
+    """The incremental fingerprint (``_record`` inlines ``event_hash``) is the sum of the
+    event hashes mod 2**64, whatever prefix reuse copied from the execution before."""
+    from kmodel.engine.execution import event_hash
+
+    checked = []
+
+    class P(Prog):
+        def at_end(self, ex):
+            super().at_end(ex)
+            total = sum(event_hash(ex.tasks[t].name, op.label, vc)
+                        for t, op, vc in zip(ex.ev_task, ex.ev_op, ex.ev_vc))
+            assert ex.class_hash() == total % 2**64
+            checked.append(ex.class_hash())
+
+    spec = REGRESSIONS["rwlock-and-choice"]
+    for strategy in (_fresh(Naive(), True), _fresh(Dpor(), True), _fresh(Dpor(), False)):
+        strategy.explore(lambda: P(spec, Observed()), Limits(max_steps=500))
+    assert len(set(checked)) > 1

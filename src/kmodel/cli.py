@@ -18,7 +18,7 @@ import click
 
 from . import api
 from .linux.config import PRESETS, SYMBOLS
-from .patching import PatchError, load
+from .patching import PatchError, _hint, load
 from .report import html as html_report
 from .report import json_report, junit
 from .report.text import (
@@ -171,6 +171,21 @@ def _progress_enabled(quiet: bool) -> bool:
 
 
 # -- option parsing ---------------------------------------------------------------------
+
+class Choice(click.Choice):
+    """``click.Choice`` whose error for an unknown value says "did you mean X?", as
+    kmodel's other unknown-name errors do (``api.unknown``)."""
+
+    def convert(self, value, param, ctx):
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as e:
+            hint = _hint(value, [str(c) for c in self.choices]) \
+                if isinstance(value, str) else ""
+            if hint:
+                e.message = f"{e.message.rstrip('.')}{hint}."
+            raise
+
 
 def _parse_config(values) -> dict:
     out = {}
@@ -350,16 +365,16 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 @click.option("--patch", "-p", "patches", multiple=True, metavar="NAME|FILE",
               help="A built-in design or a patch file; repeatable, applied in order "
                    "[default: upstream].")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default="rt", show_default=True,
+@click.option("--preset", type=Choice(list(PRESETS)), default="rt", show_default=True,
               help="Kconfig preset.")
 @click.option("--config", "-c", "configs", multiple=True, metavar="SYM=y|n",
               help="Override a config symbol; repeatable (see kmodel list).")
-@click.option("--arch", type=click.Choice(list(api.ARCHES)), default="x86",
+@click.option("--arch", type=Choice(list(api.ARCHES)), default="x86",
               show_default=True)
 @click.option("--scenario", "-s", default="oom-reap", show_default=True,
               metavar="NAME|ACT,ACT", help="A built-in scenario or activities joined by "
                                            "commas.")
-@click.option("--strategy", type=click.Choice(list(api.STRATEGIES)), default="default",
+@click.option("--strategy", type=Choice(list(api.STRATEGIES)), default="default",
               show_default=True, help="How to explore (see kmodel list).")
 @click.option("--preemptions", type=click.IntRange(0), default=2, show_default=True,
               metavar="K", help="Preemption bound of --strategy bounded (and of the "
@@ -454,10 +469,12 @@ def replay(file, full_trace, html_path):
         cr = api.replay(record)
     except api.BadInput as e:
         raise api.BadInput(f"{file}: {e}") from None
-    expect = record.get("report") if isinstance(record.get("report"), dict) else None
+    # api.replay has checked that the replay shows the recorded report (when the record
+    # names one): print that one first, then whatever else the same execution reported
+    expect = record.get("report")
     reps = list(cr.result.reports)
     if expect:
-        key = (expect.get("kind"), expect.get("function"), expect.get("title"))
+        key = (expect["kind"], expect["function"], expect["title"])
         match = [r for r in reps if r.key() == key]
         others = [r for r in reps if r.key() != key]
     else:
@@ -471,11 +488,6 @@ def replay(file, full_trace, html_path):
     if html_path and reps:
         html_report.write(html_path, cr, (match or reps)[0], cr.trace, file)
     steps = len(cr.trace or [])
-    if expect and not match:
-        _err(f"{file}: the replay did not reproduce {expect.get('kind')} in "
-             f"{expect.get('function')} (the model or the design changed since it was "
-             f"saved)")
-        raise Exit(EXIT_BAD)
     click.echo(f"kmodel: replayed {file}: {len(reps)} report(s) in {steps} steps; the "
                f"execution ended: {cr.outcome}")
     raise Exit(EXIT_REPORTS if reps else EXIT_CLEAN)
@@ -603,10 +615,10 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
     from . import matrix as mx
     for p in presets or ():
         if p not in PRESETS:
-            raise api.BadInput(f"unknown preset {p!r}; presets: {', '.join(PRESETS)}")
+            raise api.unknown("preset", p, PRESETS)
     for a in arches or ():
         if a not in api.ARCHES:
-            raise api.BadInput(f"unknown arch {a!r}; arches: {', '.join(api.ARCHES)}")
+            raise api.unknown("arch", a, api.ARCHES, "arches")
     errors: list[tuple] = []
     with Ticker(_progress_enabled(quiet)) as ticker:
         def on_cell(i, total, spec, outcome):

@@ -20,6 +20,7 @@ from ``base``, cut back to that point.  From then on the execution is recorded i
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from bisect import bisect_left
 from typing import Protocol
@@ -29,6 +30,44 @@ from .report import Report
 from .schedule import encode
 
 _current: "Execution | None" = None
+
+# -- class fingerprints ----------------------------------------------------------------
+#
+# ``Execution.class_hash()`` identifies an execution's Mazurkiewicz trace (``class_key()``)
+# by a number kept up to date step by step.  The trace is the set of its events, each one
+# its task, its op's label and its vector clock (which also fixes its place in its task's
+# sequence), so the fingerprint combines one hash per event with a commutative operation
+# (a sum mod 2**64): reordering independent events changes nothing.  For the sum not to
+# collide, each event's hash must look random: a per-event hash that is close to linear in
+# the clock entries (as Python's tuple hash of small ints is) lets the +1/-1 moves of clock
+# entries between two classes cancel out.  So each event's hash goes through the splitmix64
+# finalizer, a bijection of 64-bit numbers whose output bits each depend on every input bit,
+# before it is added.  Nothing in it is salted per process: the (task, label) pair is
+# named by a blake2b digest, and ints and tuples of ints hash the same in every process, so
+# the fingerprint is the same under any PYTHONHASHSEED and in every worker process.
+
+_M64 = (1 << 64) - 1
+_EVENT_IDS: dict = {}      # (task name, op label) -> its 64-bit blake2b digest
+
+
+def _event_id(name: str, label) -> int:
+    v = int.from_bytes(hashlib.blake2b(f"{name}\0{label}".encode(), digest_size=8).digest(),
+                       "little")
+    if len(_EVENT_IDS) >= 1 << 16:         # labels are few; never let the cache grow
+        _EVENT_IDS.clear()
+    _EVENT_IDS[(name, label)] = v
+    return v
+
+
+def event_hash(name: str, label, clock: tuple) -> int:
+    """One event's contribution to ``Execution.class_hash()`` (``_record`` inlines it)."""
+    sid = _EVENT_IDS.get((name, label))
+    if sid is None:
+        sid = _event_id(name, label)
+    z = hash((sid, clock)) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
 
 
 def current_execution() -> "Execution":
@@ -429,8 +468,15 @@ class Execution:
             st.events.append(step)
         tv = tuple(vc)
         self.ev_vc.append(tv)
-        h = (self.ev_hash[-1] if step else 0) + hash((name, op.label, tv))
-        self.ev_hash.append(h & 0xFFFFFFFFFFFFFFFF)
+        # event_hash(name, op.label, tv), inlined: this runs on every step
+        label = op.label
+        sid = _EVENT_IDS.get((name, label))
+        if sid is None:
+            sid = _event_id(name, label)
+        z = hash((sid, tv)) & _M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        self.ev_hash.append(((self.ev_hash[-1] if step else 0) + (z ^ (z >> 31))) & _M64)
 
     def _check_race(self, task, st, op, vc, local, step) -> Access:
         kind = op.kind
@@ -539,9 +585,11 @@ class Execution:
         return tuple((self.tasks[i].name, tuple(evs)) for i, evs in enumerate(per_task))
 
     def class_hash(self) -> int:
-        """A fingerprint of ``class_key()``, kept up to date step by step: the sum of a
-        hash of each event (its task, label and clock, which also fixes its place in its
-        task's sequence)."""
+        """A fingerprint of ``class_key()``, kept up to date step by step: the sum mod
+        2**64 of a well-mixed hash of each event (its task, label and clock, which also
+        fixes its place in its task's sequence; ``event_hash``).  Equal for every
+        interleaving of one class, and the same in every process and under any
+        PYTHONHASHSEED; two classes collide with probability about 2**-64."""
         return self.ev_hash[-1] if self.ev_hash else 0
 
     def close(self) -> None:
