@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kmodel.engine import READ, WRITE, Op
-from kmodel.linux.kernel.core import REGISTRY, load, store
+from kmodel.linux.kernel.core import REGISTRY, load, set_bit, store
 from kmodel.linux.kernel.locking.mutex import mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import (read_lock, read_unlock, spin_lock,
                                                   spin_unlock, write_lock, write_unlock)
@@ -29,6 +29,10 @@ from kmodel.linux.mm import oom_kill
 from kmodel.linux.mm.mm_types import VM_HUGETLB, VM_PFNMAP, VM_SHARED, MMF_UNSTABLE
 from kmodel.linux.virt.kvm import kvm_main, pfncache
 from kmodel.linux.virt.kvm.kvm_host import INVALID_GPA
+# the arch MMUs register their kfuncs when first imported (kvm_main.arch() imports them
+# lazily); import both so that every mutant's target is in REGISTRY from the start
+import kmodel.linux.arch.arm64.kvm.mmu  # noqa: E402,F401
+import kmodel.linux.arch.x86.kvm.mmu  # noqa: E402,F401
 
 
 @dataclass
@@ -335,12 +339,14 @@ async def tdp_page_fault_put_page_early(vcpu, fault):
 # -- mm/memory.c, mm/oom_kill.c --------------------------------------------------------------
 
 async def handle_mm_fault_without_mmf_unstable(vma, addr, write):
-    # MUTANT: no check_stable_address_space() (MMF_UNSTABLE)
-    if write and addr in getattr(vma, "cow", ()):
+    if write and addr in vma.cow:
         return await memory.do_wp_page(vma, addr)
+    await memory.pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"do_anonymous_page({vma.name} @{addr})")
     if addr not in vma.ptes:
+        # MUTANT: no check_stable_address_space() (test_bit(MMF_UNSTABLE))
         vma.ptes[addr] = memory.alloc_page()
+    await memory.pte_unmap_unlock(vma)
     return True
 
 
@@ -352,8 +358,7 @@ def _reap_vma_ok(vma):
 
 async def reap_free_before_range_end(mm):
     ret = True
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
-    mm.flags.add(MMF_UNSTABLE)
+    await set_bit(MMF_UNSTABLE, mm)
     for vma in list(reversed(mm.vmas)):
         if not _reap_vma_ok(vma):
             continue
@@ -372,8 +377,7 @@ async def reap_free_before_range_end(mm):
 
 async def reap_unmap_before_range_start(mm):
     ret = True
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
-    mm.flags.add(MMF_UNSTABLE)
+    await set_bit(MMF_UNSTABLE, mm)
     for vma in list(reversed(mm.vmas)):
         if not _reap_vma_ok(vma):
             continue
@@ -392,8 +396,7 @@ async def reap_unmap_before_range_start(mm):
 
 async def reap_skip_range_end(mm):
     ret = True
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
-    mm.flags.add(MMF_UNSTABLE)
+    await set_bit(MMF_UNSTABLE, mm)
     for vma in list(reversed(mm.vmas)):
         if not _reap_vma_ok(vma):
             continue
@@ -412,8 +415,7 @@ async def reap_skip_range_end(mm):
 
 async def reap_blockable(mm):
     ret = True
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_UNSTABLE)")
-    mm.flags.add(MMF_UNSTABLE)
+    await set_bit(MMF_UNSTABLE, mm)
     for vma in list(reversed(mm.vmas)):
         if not _reap_vma_ok(vma):
             continue
@@ -437,8 +439,7 @@ async def exit_mmap_without_release(mm):
     for vma in mm.vmas:
         await memory.unmap_page_range(tlb, vma, vma.vm_start, vma.vm_end)
     await up_read(mm.mmap_lock)
-    await Op((mm, "flags"), WRITE, "set_bit(MMF_OOM_SKIP)")
-    mm.flags.add(MMF_OOM_SKIP)
+    await set_bit(MMF_OOM_SKIP, mm)
     await down_write(mm.mmap_lock)
     await memory.tlb_finish_mmu(tlb)
     mm.vmas.clear()

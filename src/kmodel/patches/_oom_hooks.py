@@ -2,7 +2,6 @@
 killer with a call inserted where a design calls it, and KVM's detach helper (Kamal's
 kvm_mmu_notifier_detach, the fix-up block moved out of kvm_destroy_vm)."""
 
-from kmodel.engine import WRITE, Op
 from kmodel.linux.kernel.core import load, store
 from kmodel.linux.kernel.panic import WARN_ON
 from kmodel.linux.kernel.rcuwait import rcuwait_active
@@ -43,9 +42,9 @@ async def kvm_fixup_counts(kvm):
 
 
 async def kvm_destroy_vm_tail(kvm):
-    await Op((kvm, "memslots"), WRITE, "kvm_free_memslots()")
-    kvm.destroyed = True
-    mn.mmdrop(kvm.mm)
+    """kvm_destroy_vm after the notifier block: free the memslots and struct kvm, then
+    mmdrop(mm) (kvm_main.c)."""
+    await kvm_main.kvm_destroy_vm_free(kvm, kvm.mm)
 
 
 __all__ = ["oom_kill_process_calling", "kvm_fixup_counts", "kvm_destroy_vm_tail",

@@ -47,6 +47,12 @@ SCENARIOS = {s.name: s for s in [
                 "kswapd reclaims guest memory while a vCPU faults (no OOM)"),
     ScenarioDef("other-mm", ("other-mm",),
                 "OOM kill of a process with no mmu notifiers"),
+    ScenarioDef("oom-fault", ("oom", "vcpu"),
+                "OOM kill of a guest whose memory is not faulted in yet: the vCPU's "
+                "first faults race the kill and the reap", {"populated": False}),
+    ScenarioDef("oom-vm-close", ("oom", "vm-close"),
+                "QEMU closes the VM fd (kvm_destroy_vm unregisters KVM's notifier and "
+                "frees struct kvm) while the OOM killer kills it and the oom_reaper reaps"),
 ]}
 
 
@@ -72,6 +78,9 @@ KNOBS = {
     "reap_hits_memslot": (bool, "guest memory is private anonymous memory the reaper "
                                 "unmaps (false: shared memory, which it skips); default "
                                 "true"),
+    "populated": (bool, "guest memory is faulted in and mapped by the secondary MMU at "
+                        "the start (false: a fresh guest whose first accesses fault); "
+                        "default true"),
 }
 
 

@@ -80,4 +80,31 @@ def no_spte_maps_freed_page(sc, ex) -> None:
             return
 
 
-PROPERTIES = [counters_balanced, vcpu_can_progress, no_spte_maps_freed_page]
+def reaped_stays_reaped(sc, ex) -> None:
+    """Once the OOM reaper has marked an mm MMF_UNSTABLE, a range unmapped from it gets
+    no page back: a fault there must fail (check_stable_address_space: VM_FAULT_SIGBUS),
+    or the process -- or a secondary MMU through GUP -- would see a fresh zero page where
+    its data was (mm/memory.c: "the oom reaper might have torn down the address
+    space")."""
+    for mm in (getattr(sc, "mm", None), getattr(sc, "bash_mm", None)):
+        if mm is None:
+            continue
+        for vma in mm.vmas:
+            for start, end in vma.unmapped_unstable:
+                back = sorted(a for a in vma.ptes if start <= a < end)
+                if not back:
+                    continue
+                addr = back[0]
+                ex.report(Report(
+                    "invariant", "kmodel invariant: a reaped mm regained a page",
+                    "(end of run)", "__handle_mm_fault", [],
+                    f"kmodel invariant violated: reaped-stays-reaped\n"
+                    f"  {mm.cname} is MMF_UNSTABLE and [{start:#x}, {end:#x}) of {vma.name} "
+                    f"was unmapped after that,\n  yet at the end address {addr:#x} maps pfn "
+                    f"{vma.ptes[addr].pfn:#x}: a fault installed a page into a reaped "
+                    f"address space\n  (check_stable_address_space must fail it)."))
+                return
+
+
+PROPERTIES = [counters_balanced, vcpu_can_progress, no_spte_maps_freed_page,
+              reaped_stays_reaped]

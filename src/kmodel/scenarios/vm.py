@@ -3,7 +3,8 @@
 Initial state (``VmScenario.build``): the process "qemu" with an mm of three anonymous
 VMAs -- two back memslots 0 and 1 (guest memory), the third is QEMU's own heap -- every
 page faulted in and mapped by the secondary MMU, KVM's notifier registered, and on x86 a
-pfn cache (kvmclock) inside memslot 0.
+pfn cache (kvmclock) inside memslot 0.  With the knob populated=false the guest memory
+is not faulted in yet (no PTE, no SPTE): the guest's first accesses fault.
 
 Activities (each one task, named as ps would show it):
   vcpu      qemu-vcpu0   KVM_RUN: the guest touches gfn 0 and gfn 0x10
@@ -16,6 +17,8 @@ Activities (each one task, named as ps would show it):
   oom       stress-ng    hits OOM and kills qemu; oom_reaper then reaps it
   mrelease  lmkd         kills qemu and calls process_mrelease() on it
   exit      qemu         the main thread exits (after SIGKILL when something kills it)
+  vm-close  qemu         the main thread closes the VM fd (kvm_vm_release ->
+                         kvm_destroy_vm) while the process lives on
   other-mm  stress-ng    OOM-kills "bash", a process with no notifiers (no KVM involved)
 """
 
@@ -44,6 +47,7 @@ ACTIVITIES = {
     "oom": "stress-ng: out_of_memory kills qemu; oom_reaper reaps it",
     "mrelease": "lmkd: kills qemu and calls process_mrelease() on it",
     "exit": "qemu: the main thread exits (on SIGKILL if something kills qemu)",
+    "vm-close": "qemu: the main thread closes the VM fd; the last reference destroys the VM",
     "other-mm": "stress-ng: OOM-kills bash, a process with no mmu notifiers",
 }
 
@@ -86,9 +90,11 @@ class VmScenario(KernelProgram):
                                    "shmem" if shared else "anon")
         self.heap = vm_area_struct(mm, VMA_HEAP, VMA_HEAP + 1, (), "anon")
         mm.vmas = [self.vma0, self.vma1] + ([self.heap] if self.knobs.get("heap", True) else [])
+        populated = self.knobs.get("populated", True)
         for vma in mm.vmas:
-            for addr in range(vma.vm_start, vma.vm_end):
-                vma.ptes[addr] = alloc_page()
+            if populated or vma is self.heap:
+                for addr in range(vma.vm_start, vma.vm_end):
+                    vma.ptes[addr] = alloc_page()
             vma.initial_pages = list(vma.ptes.values())
         if "vcpu-cow" in self.activities:
             self.vma1.cow = {VMA_GUEST1}
@@ -98,7 +104,7 @@ class VmScenario(KernelProgram):
         kvm_main.kvm_init_mmu_notifier(kvm)
         # the guest's memory is mapped by the secondary MMU before the run starts
         for slot, vma in ((self.slot0, self.vma0), (self.slot1, self.vma1)):
-            for i in range(n):
+            for i in range(n if populated else 0):
                 page = vma.ptes[vma.vm_start + i]
                 if vma.vm_start + i in vma.cow:
                     continue                       # read-only in the guest: not mapped W
@@ -148,9 +154,14 @@ class VmScenario(KernelProgram):
             elif act == "munmap":
                 self._qemu_thread(ex, "qemu-munmap", munmap_thread(self))
                 threads += 1
-            elif act == "exit":
+            elif act == "exit" and "vm-close" not in self.activities:
                 self._qemu_thread(ex, "qemu", exit_thread(self),
                                   files=[lambda: kvm_main.kvm_put_kvm(kvm)])
+                threads += 1
+            elif act == "vm-close":
+                # the main thread holds the VM fd; it closes it (and exits after, if the
+                # scenario also has "exit")
+                self._qemu_thread(ex, "qemu", vm_close_thread(self))
                 threads += 1
             elif act == "reclaim":
                 self.spawn(ex, "kswapd0", reclaim_thread(self), kthread=True)
@@ -163,7 +174,7 @@ class VmScenario(KernelProgram):
                 task_struct_for(self, ex, "bash")
                 self.spawn(ex, "stress-ng", oom_thread(self, self.bash))
                 self.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
-        if "exit" not in self.activities:
+        if "exit" not in self.activities and "vm-close" not in self.activities:
             # The main thread sits in userspace holding the VM fd and its mm reference.
             main = _bystander(self, "qemu")
             main.files = []
@@ -241,6 +252,17 @@ async def exit_thread(sc) -> None:
         await Blocked(ts, 0, "ppoll() [TASK_KILLABLE]", lambda: ts.sigkill_pending, "S")
     sc.qemu.exiting = True
     await do_exit(0)
+
+
+async def vm_close_thread(sc) -> None:
+    """close(vm_fd): the last reference to the VM file goes, so __fput (task_work, on the
+    way back to userspace) calls kvm_vm_release; without vCPU fds that is the last
+    kvm_put_kvm and the VM is destroyed while the mm lives on."""
+    await kvm_main.kvm_vm_release(sc.kvm)
+    if "exit" in sc.activities:
+        await exit_thread(sc)
+    else:
+        await _maybe_exit()
 
 
 async def reclaim_thread(sc) -> None:

@@ -130,32 +130,45 @@ def call_trace() -> list[str]:
 
 
 # Accesses to shared fields that no lock orders.  Each is a visible op on (object, field).
+# Each is also KASAN-checked: an access to a kfree()d object is a slab-use-after-free
+# (mm/slab.py).
+
+def _kasan(obj, field: str, write: bool) -> None:
+    if getattr(obj, "kasan_freed", None) is not None:
+        from ..mm.slab import kasan_check
+        kasan_check(obj, field, write)
+
 
 async def READ_ONCE(obj, field: str, label: str | None = None):
     await Op((obj, field), READ, label or f"READ_ONCE({_name(obj)}->{field})")
+    _kasan(obj, field, False)
     return getattr(obj, field)
 
 
 async def WRITE_ONCE(obj, field: str, value, label: str | None = None) -> None:
     await Op((obj, field), WRITE, label or f"WRITE_ONCE({_name(obj)}->{field})")
+    _kasan(obj, field, True)
     setattr(obj, field, value)
 
 
 async def load(obj, field: str, label: str | None = None):
     """A plain C load: KCSAN reports it when it races with a write."""
     await Op((obj, field), READ, label or f"{_name(obj)}->{field}", plain=True)
+    _kasan(obj, field, False)
     return getattr(obj, field)
 
 
 async def store(obj, field: str, value, label: str | None = None) -> None:
     """A plain C store."""
     await Op((obj, field), WRITE, label or f"{_name(obj)}->{field} = {value}", plain=True)
+    _kasan(obj, field, True)
     setattr(obj, field, value)
 
 
 async def atomic_rmw(obj, field: str, fn, label: str):
     """An atomic read-modify-write; returns the new value."""
     await Op((obj, field), WRITE, label)
+    _kasan(obj, field, True)
     value = fn(getattr(obj, field))
     setattr(obj, field, value)
     return value

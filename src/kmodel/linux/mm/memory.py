@@ -109,6 +109,10 @@ async def unmap_page_range(tlb: mmu_gather, vma, start: int, end: int) -> int:
     for addr in sorted(a for a in vma.ptes if start <= a < end):
         tlb.pages.append(vma.ptes.pop(addr))
         n += 1
+    if MMF_UNSTABLE in vma.vm_mm.flags:
+        # for the reaped-stays-reaped property: unmapped from an mm the OOM reaper has
+        # declared unstable, so no fault may map anything here again
+        vma.unmapped_unstable.append((start, end))
     await pte_unmap_unlock(vma)
     return n
 

@@ -43,6 +43,8 @@ class vm_area_struct:
         self.ptl = spinlock_t(f"ptlock({name}@{start:#x})")   # the page-table lock
         self.cow: set[int] = set()          # addresses mapped read-only, to be CoW-broken
         self.detached = False
+        self.unmapped_unstable: list[tuple[int, int]] = []   # ranges unmapped once the
+        #                                       mm was MMF_UNSTABLE (see unmap_page_range)
 
     def is_anonymous(self) -> bool:
         return self.name == "anon"

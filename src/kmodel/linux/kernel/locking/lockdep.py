@@ -175,6 +175,29 @@ class Lockdep:
                    f"possible circular locking dependency detected: {pair}", ts, new.where,
                    lines)
 
+    def rcu_suspicious(self, file: str, line: int, s: str) -> None:
+        """lockdep.c: lockdep_rcu_suspicious, reached from RCU_LOCKDEP_WARN (PROVE_RCU,
+        which is def_bool PROVE_LOCKING).  RCU_LOCKDEP_WARN is silent once lockdep is off
+        (debug_lockdep_rcu_enabled) and warns once per call site (its static __warned);
+        the report itself leaves lockdep on."""
+        if not self.on:
+            return
+        site = (file, line, s)
+        warned = self.kernel.warned_once
+        if site in warned:
+            return
+        warned.add(site)
+        ts = current()
+        bar = "=" * 29
+        lines = self._header(ts, "suspicious RCU usage", bar)
+        lines += [f"{file}:{line} {s}!", "", "other info that might help us debug this:", "",
+                  "", "rcu_scheduler_active = 2, debug_locks = 1"]
+        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + \
+            self.kernel.banner(ts) + format_call_trace(call_trace())
+        current_execution().report(Report(
+            "warn", f"WARNING: suspicious RCU usage: {file}: {s}", ts.comm,
+            culprit(call_trace(), ts.comm), call_trace(), "\n".join(lines)))
+
     def _emit(self, kind, title, ts, where, lines) -> None:
         self.debug_locks = False        # debug_locks_off(): lockdep reports once
         current_execution().report(Report(kind, title, ts.comm, where, call_trace(),

@@ -58,6 +58,14 @@ async def srcu_read_unlock(ssp: srcu_struct, idx: int) -> None:
     ts.srcu_tokens = [t for t in getattr(ts, "srcu_tokens", []) if t != (ssp, idx)]
 
 
+def srcu_read_lock_held(ssp: srcu_struct) -> bool:
+    """include/linux/srcu.h: srcu_read_lock_held: is the current task inside a read
+    section of ``ssp`` (lockdep's view; always true once lockdep is off)."""
+    if not kernel().lockdep.on:
+        return True
+    return any(s is ssp for s, _ in getattr(current(), "srcu_tokens", ()))
+
+
 @kfunc("kernel/rcu/srcutree.c")
 async def __synchronize_srcu(ssp: srcu_struct) -> None:
     """srcutree.c: __synchronize_srcu: srcu_lock_sync() for lockdep, then queue a wake-up

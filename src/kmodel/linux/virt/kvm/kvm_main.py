@@ -15,11 +15,13 @@ from ...kernel.core import kernel, kfunc, load, store
 from ...kernel.locking.mutex import mutex_lock, mutex_unlock
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, write_lock, write_unlock
 from ...kernel.panic import WARN_ON, WARN_ON_ONCE
-from ...kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock, synchronize_srcu_expedited
+from ...kernel.rcu.srcu import srcu_read_lock, srcu_read_lock_held, srcu_read_unlock, \
+    synchronize_srcu_expedited
 from ...kernel.rcuwait import finish_rcuwait, prepare_to_rcuwait, rcuwait_active, \
     rcuwait_wake_up
-from ...kernel.sched import TASK_UNINTERRUPTIBLE, schedule, set_current_state
+from ...kernel.sched import TASK_UNINTERRUPTIBLE, current, schedule, set_current_state
 from ...mm import mmu_notifier as mn
+from ...mm.slab import kasan_check, kfree
 from . import pfncache
 from .kvm_host import INVALID_GPA, KVM_MEMSLOT_INVALID, kvm_memslots
 
@@ -152,7 +154,21 @@ async def kvm_handle_hva_range(kvm, rng: kvm_mmu_notifier_range) -> bool:
 
 
 async def rcu_dereference_memslots(kvm) -> kvm_memslots:
+    """include/linux/kvm_host.h: __kvm_memslots: srcu_dereference_check(kvm->memslots[as_id],
+    &kvm->srcu, lockdep_is_held(&kvm->slots_lock) || !refcount_read(&kvm->users_count)):
+    with PROVE_RCU a reader outside kvm->srcu that holds neither is "suspicious RCU
+    usage".  (The invalidation callbacks would be safe without kvm->srcu, since a memslot
+    swap waits for mn_active_invalidate_count; KVM keeps the read section anyway, and
+    this check is what says so -- Sean Christopherson, 2021-08-02, on not exempting
+    mn_active_invalidate_count.)"""
     await Op((kvm, "memslots"), READ, "srcu_dereference(kvm->memslots[0])")
+    kasan_check(kvm, "memslots", False)
+    if kernel().lockdep.on and not (srcu_read_lock_held(kvm.srcu)
+                                    or kvm.slots_lock.owner is current()):
+        await Op((kvm, "users_count"), READ, "refcount_read(&kvm->users_count)")
+        if kvm.users_count:
+            kernel().lockdep.rcu_suspicious("include/linux/kvm_host.h", 1046,
+                                            "suspicious rcu_dereference_check() usage")
     return kvm.memslots
 
 
@@ -323,10 +339,21 @@ async def kvm_put_kvm(kvm) -> None:
 
 
 @kfunc("virt/kvm/kvm_main.c")
+async def kvm_vm_release(kvm) -> None:
+    """kvm_main.c: kvm_vm_release, the VM file's ->release (from __fput, when the last
+    reference to the VM fd goes): kvm_irqfd_release (no irqfds are modelled), then
+    kvm_put_kvm."""
+    await kvm_put_kvm(kvm)
+
+
+@kfunc("virt/kvm/kvm_main.c")
 async def kvm_destroy_vm(kvm) -> None:
     """kvm_main.c: kvm_destroy_vm, the MMU-notifier block: unregister (which waits for
     every callback in flight), then fix up a count left unbalanced by a start whose end
-    will never come -- nobody can be waiting in kvm_swap_active_memslots any more."""
+    will never come -- nobody can be waiting in kvm_swap_active_memslots any more.  Then
+    the VM is freed (kvm_arch_free_vm): a notifier callback still running on it after
+    that is a use-after-free of struct kvm."""
+    mm = kvm.mm
     await mn.mmu_notifier_unregister(kvm.mmu_notifier, kvm.mm)
     WARN_ON(await rcuwait_active(kvm.mn_memslots_update_rcuwait),
             "rcuwait_active(&kvm->mn_memslots_update_rcuwait)")
@@ -334,7 +361,19 @@ async def kvm_destroy_vm(kvm) -> None:
         await store(kvm, "mn_active_invalidate_count", 0)
     else:
         WARN_ON(kvm.mmu_invalidate_in_progress, "kvm->mmu_invalidate_in_progress")
-    # kvm_arch_destroy_vm, kvm_free_memslots, cleanup_srcu_struct, then mmdrop(mm).
+    await kvm_destroy_vm_free(kvm, mm)
+
+
+async def kvm_destroy_vm_free(kvm, mm) -> None:
+    """The rest of kvm_destroy_vm (kvm_main.c): kvm_arch_destroy_vm, kvm_free_memslots,
+    cleanup_srcu_struct, kvm_arch_free_vm (the struct is freed), then mmdrop(mm)."""
     await Op((kvm, "memslots"), WRITE, "kvm_free_memslots()")
     kvm.destroyed = True
-    mn.mmdrop(kvm.mm)
+    kvm_arch_free_vm(kvm)
+    mn.mmdrop(mm)
+
+
+def kvm_arch_free_vm(kvm) -> None:
+    """include/linux/kvm_host.h (x86: arch/x86/include/asm/kvm_host.h): kvm_arch_free_vm:
+    kvfree(kvm)."""
+    kfree(kvm)
