@@ -1,4 +1,5 @@
-"""The thread's claims C1-C11, each reproduced from the model by exploration."""
+"""The thread's claims C1-C11, each reproduced from the model by exploration, and what the
+model found beyond them (C12)."""
 
 import pytest
 
@@ -192,3 +193,24 @@ def test_c11_raw_mmu_lock_has_no_splat_but_longer_nonpreemptible_sections():
     upstream_rt = check("upstream", "rt", scenario="oom-reap-nomemslot",
                         knobs={"pages": 16})
     assert upstream_rt.result.metrics["longest_nonpreemptible_steps"][1] == 0
+
+
+# C12 (found by the model, not in the thread) -----------------------------------------
+
+@pytest.mark.parametrize("preset", ["rt", "nonrt"])
+def test_c12_v2_callback_runs_on_a_vm_freed_by_a_concurrent_close(preset):
+    """kvm_destroy_vm tests hlist_unhashed() before mmu_notifier_oom_enter unhashes KVM,
+    takes the unregister branch (no mmu_notifier_barrier), and synchronize_srcu does not
+    wait for the call_srcu callback queued meanwhile: the callback reads a freed kvm."""
+    cr = check("v2-call-srcu", preset, scenario="oom-vm-close")
+    assert cr.result.complete
+    (uaf,) = of_kind(cr, "use-after-free")
+    assert uaf.function == "kvm_mmu_notifier_after_oom_unregister"
+    assert uaf.trace[:2] == ["kvm_mmu_notifier_after_oom_unregister",
+                             "mmu_notifier_oom_callback_fn"]
+    assert "BUG: KASAN: slab-use-after-free" in uaf.text
+    freed_by = uaf.text.split("Freed by task", 1)[1]
+    assert "kvm_destroy_vm" in freed_by and "kvm_vm_release" in freed_by
+    again = replay(cr.replay_record(uaf))
+    assert [r.text for r in again.result.reports] == [uaf.text]
+    assert check("upstream", "nonrt", scenario="oom-vm-close").verdict == "clean"

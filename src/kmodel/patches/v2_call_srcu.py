@@ -18,7 +18,7 @@ from kmodel.linux.mm.mm_types import MMF_UNSTABLE, VM_HUGETLB, VM_PFNMAP, VM_SHA
 from kmodel.linux.mm.slab import GFP_ATOMIC, kfree, kmalloc
 from kmodel.linux.virt.kvm import kvm_main
 from kmodel.patches import _oom_hooks
-from kmodel.engine import READ, Op
+from kmodel.engine import READ, WRITE, Op
 from kmodel.patching import Patch
 
 patch = Patch(
@@ -52,6 +52,9 @@ async def mmu_notifier_oom_enter(mm):
         if WARN_ON(sub.ops.alloc_notifier is not None, "subscription->ops->alloc_notifier"):
             continue
         await mn.hlist_del_init_rcu(subs, sub)
+        # hlist_add_head onto the on-stack oom_list: hlist_unhashed() is false again
+        await Op(subs, WRITE, f"hlist_add_head({sub.cname}, &oom_list)")
+        sub.hashed = True
         oom_list.append(sub)
     await spin_unlock(subs.lock)
     for sub in oom_list:
@@ -59,6 +62,10 @@ async def mmu_notifier_oom_enter(mm):
             await sub.ops.release(sub, mm)
     await mn.srcu_read_unlock(mn.srcu(), idx)
     for sub in oom_list:
+        # "reset hlist to unhashed state" so that kvm_destroy_vm takes the barrier path;
+        # outside subscriptions->lock
+        await Op(subs, WRITE, f"hlist_del_init({sub.cname})")
+        sub.hashed = False
         cb = await kmalloc("struct mmu_notifier_oom_callback", GFP_ATOMIC)
         if cb is None:
             continue                     # "cleanup will eventually happen via unregister"
