@@ -235,6 +235,18 @@ def _user_patch_files(names) -> dict[str, str]:
 _TB_LINE = re.compile(r'^\s*File "(.+)", line (\d+), in (\S+)\s*$', re.MULTILINE)
 
 
+def _reraise_patch_error(e: BaseException, names) -> None:
+    """A patch that fails to apply, or a patch file that raises while the model runs it,
+    is bad input, named by its file and line (the original exception is the cause:
+    --debug shows it).  Returns for anything else: the model's own crash, which goes on
+    as it is."""
+    if isinstance(e, PatchError):
+        raise BadInput(str(e)) from None
+    bad = _raised_in_patch(e, names)
+    if bad is not None:
+        raise bad from e
+
+
 def _raised_in_patch(e: BaseException, names) -> BadInput | None:
     """A user's patch file raised ``e`` while the model ran it: the one-line BadInput that
     names the file and the line (the innermost frame in one of the patch files), or None
@@ -341,16 +353,9 @@ def run_check(spec: CheckSpec, progress=None, *, jobs: int | None = 1,
                 result, used = _explore(spec, fac)
             if spec.shrink and result.reports:
                 _shrink_reports(spec, fac, result)
-    except PatchError as e:
-        raise BadInput(str(e)) from None
     except Exception as e:
-        # a patch file that raises while the model runs it is bad input, named by its
-        # file and line (the original exception is the cause: --debug shows it); anything
-        # else is the model's own crash and goes on as it is
-        bad = _raised_in_patch(e, spec.patches)
-        if bad is None:
-            raise
-        raise bad from e
+        _reraise_patch_error(e, spec.patches)
+        raise
     # a composite strategy (bounded, then dpor) times each phase: report the whole
     result.elapsed_s = max(result.elapsed_s, time.perf_counter() - t0)
     return CheckResult(spec, config, result, used)
@@ -369,6 +374,10 @@ class _Sequential:
         return RandomWalk(runs, seed)
 
     @staticmethod
+    def pct(runs: int, depth: int, seed: int):
+        return Pct(runs, depth, seed)
+
+    @staticmethod
     def naive():
         return Naive()
 
@@ -385,7 +394,7 @@ def _explore(spec: CheckSpec, fac, eng=_Sequential):
     if s == "random":
         return eng.random(spec.runs, spec.seed).explore(fac, _limits(spec)), "random"
     if s == "pct":
-        return Pct(spec.runs, spec.depth, spec.seed).explore(fac, _limits(spec)), \
+        return eng.pct(spec.runs, spec.depth, spec.seed).explore(fac, _limits(spec)), \
             f"pct(d={spec.depth})"
     # default: iterative context bounding finds a report with the fewest preemptions;
     # without one, dpor decides (exhaustively, within the limits).
@@ -548,13 +557,9 @@ def replay(record: dict, *, check_report: bool = True) -> CheckResult:
             ex = Replay(schedule).run(fac, _limits(spec))
     except (ScheduleError, ModelError) as e:
         raise BadInput(f"the schedule does not fit this model: {_one_line(e)}") from None
-    except PatchError as e:
-        raise BadInput(str(e)) from None
     except Exception as e:
-        bad = _raised_in_patch(e, spec.patches)
-        if bad is None:
-            raise
-        raise bad from e
+        _reraise_patch_error(e, spec.patches)
+        raise
     # every step as recorded: the same task (Replay picked it) and the same choice values
     # (a step given values it does not resolve, or resolving values it was not given,
     # does not fit)
