@@ -9,16 +9,17 @@ Prints tables; it is not a test.  Times are wall-clock on this machine, so run i
 quiet one: the first table measures how much parallel CPU the machine really gives (a
 pure-Python loop on 1 and on N processes) -- a speed-up cannot beat that.
 
-1. The check: the largest built-in scenario (upstream nonrt oom-exit, strategy dpor) on
+1. The check: the largest built-in check (v2-call-srcu rt oom-exit, strategy dpor) on
    one core (the sequential search, --jobs 1) and partitioned over N worker processes.
 2. The matrix (kmodel matrix --no-build, each check capped by --matrix-time) with
    --jobs 1 and --jobs N.
 3. Ray against local processes on this machine (if Ray is installed): the same check on a
    local Ray instance with N CPUs (ray.init(num_cpus=N)), and Ray's start-up time.
-4. A projection: the work items of a run with short time slices, list-scheduled on 8, 64
-   and 512 workers (an item can start once the item that produced it has finished): how
-   many items, their size, the longest one and its share of the total, the longest chain
-   of items (the critical path), and the time and speed-up that would give.
+4. A projection: the work items of a run with short time slices (each item hands back
+   what is left after --slice seconds, as on Ray), list-scheduled on 8, 64 and 512
+   workers (an item can start once the item that produced it has finished): how many
+   items, their size, the longest one and its share of the total, the longest chain of
+   items (the critical path), and the time and speed-up that would give.
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def ray_section(spec, jobs: int, local_wall: float | None) -> None:
         rows.append([f"local processes, {jobs} workers", f"{local_wall:.2f}", "1.00x", ""])
     for name, w, c in (("Ray, first check", wall, cr), ("Ray, second check", wall2, cr2)):
         rel = f"{w / local_wall:.2f}x" if local_wall else ""
-        rows.append([name, f"{w:.2f}", rel, f"{c.result.executions} executions, "
-                                            f"{c.result.classes} classes"])
+        what = f"{c.result.executions} executions, {c.result.classes} classes"
+        rows.append([name, f"{w:.2f}", rel, what])
     table(f"3. Ray against local processes ({jobs} CPUs, same check)",
           ["", "wall s", "vs local", ""], rows)
 
@@ -150,8 +151,9 @@ def ray_section(spec, jobs: int, local_wall: float | None) -> None:
 def projection(spec, slice_s: float, workers: list[int], jobs: int) -> None:
     """Record the work items of a run with short slices, then list-schedule them."""
     from kmodel import parallel
-    old = parallel.SLICE_S, parallel.FIRST_SLICE_S
+    old = parallel.SLICE_S, parallel.FIRST_SLICE_S, parallel.SPLIT_WHEN_IDLE
     parallel.SLICE_S, parallel.FIRST_SLICE_S = slice_s, slice_s
+    parallel.SPLIT_WHEN_IDLE = False
     stats: list = []
     orig = parallel._PartitionedDpor.explore
 
@@ -162,10 +164,10 @@ def projection(spec, slice_s: float, workers: list[int], jobs: int) -> None:
 
     parallel._PartitionedDpor.explore = explore
     try:
-        cr, wall = run_check(spec, jobs=jobs)
+        cr, _wall = run_check(spec, jobs=jobs)
     finally:
         parallel._PartitionedDpor.explore = orig
-        parallel.SLICE_S, parallel.FIRST_SLICE_S = old
+        parallel.SLICE_S, parallel.FIRST_SLICE_S, parallel.SPLIT_WHEN_IDLE = old
     items = {s[0]: s for s in stats}       # id -> (id, origin, executions, seconds, depth)
     total = sum(s[3] for s in stats)
     execs = [s[2] for s in stats]
@@ -213,8 +215,8 @@ def _schedule(stats: list, w: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--design", default="upstream")
-    ap.add_argument("--preset", default="nonrt")
+    ap.add_argument("--design", default="v2-call-srcu")
+    ap.add_argument("--preset", default="rt")
     ap.add_argument("--arch", default="x86")
     ap.add_argument("--scenario", default="oom-exit")
     ap.add_argument("--strategy", default="dpor")

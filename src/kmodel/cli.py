@@ -325,9 +325,14 @@ def _write_outputs(cr, shown, json_path, junit_path, html_path) -> None:
 def _jobs_option(what: str):
     import os
     return click.option(
-        "--jobs", "-j", type=click.IntRange(1), default=None, metavar="N",
+        "--jobs", "-j", type=int, default=None, metavar="N",
         help=f"{what} [default: every core, {os.cpu_count() or 1} here; with --ray: the "
              "cluster's CPUs].")
+
+
+def _check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise api.BadInput(f"--jobs must be at least 1, not {jobs}")
 
 
 _ray_option = click.option(
@@ -353,10 +358,11 @@ Examples:
   kmodel check --scenario oom-exit --strategy dpor --jobs 8
   kmodel check --scenario oom-exit --strategy dpor --ray auto
 
-A search that takes more than half a second is split over --jobs worker processes (or a
-Ray cluster with --ray): the verdict, the set of reports and the number of classes are
-those of a search on one core; the number of executions may be higher (some executions
-are repeated across workers).
+A DPOR search that takes more than a quarter second is split over --jobs worker
+processes (or a Ray cluster with --ray): the verdict, the set of reports and the number of
+classes are those of a search on one core; the number of executions may differ a little.
+Random walks and PCT are split by run and give the one-core result; bounded search runs
+in one process.
 
 Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 
@@ -413,6 +419,7 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs, seed,
           time_limit, max_executions, max_steps, knobs, stop_on_first, no_shrink,
           json_path, junit_path, html_path, out_dir, full_trace, quiet, jobs, ray):
+    _check_jobs(jobs)
     spec = api.CheckSpec(patches=list(patches) or ["upstream"], preset=preset,
                          config=_parse_config(configs), arch=arch, scenario=scenario,
                          strategy=strategy, knobs=_parse_knobs(knobs),
@@ -613,6 +620,7 @@ Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interru
 def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
            json_path, md_path, junit_path, quiet, jobs, ray):
     from . import matrix as mx
+    _check_jobs(jobs)
     for p in presets or ():
         if p not in PRESETS:
             raise api.unknown("preset", p, PRESETS)

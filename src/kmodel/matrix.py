@@ -23,6 +23,7 @@ or "builds").
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -110,7 +111,7 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     flat = [spec for _k, specs in plan for spec in specs]
     total = len(flat)
     outcomes = None
-    if ray is not None or jobs is None or jobs > 1:
+    if ray is not None or (jobs or os.cpu_count() or 1) > 1:
         outcomes = _run_parallel(flat, jobs, ray, on_cell, progress)
     rows = []
     i = 0

@@ -13,12 +13,14 @@ Two kinds of work run there:
   checks run one per worker and the rows are assembled in the sequential order, equal to
   the sequential rows except for the times (``run_checks``);
 - ``kmodel check``: one search is partitioned (``kmodel.engine.parallel``): DPOR into
-  subtrees handed out as work items, random walks into ranges of runs.  ``Engines`` gives
-  ``api._explore`` partitioned strategies in place of the sequential ones, so every
-  strategy (default, dpor, bounded, random) composes as it does sequentially; ``naive`` (a
-  yardstick) stays sequential.  See ``kmodel.engine.parallel`` for what is identical to
-  the sequential run: for DPOR the verdict, the set of classes (and their count) and the
-  set of reports; the execution count may be higher.  For random walks, everything.
+  subtrees handed out as work items, random walks and PCT into ranges of runs.
+  ``Engines`` gives ``api._explore`` partitioned strategies in place of the sequential
+  ones, so every strategy composes as it does sequentially.  Bounded search (and the
+  bounded phase of the default strategy) and ``naive`` (a yardstick) run in this process:
+  what bounded search explores depends on its order.  See ``kmodel.engine.parallel`` for
+  what is identical to the sequential run: for DPOR the verdict, the set of classes (and
+  their count) and the set of reports, not the executions; for random walks and PCT,
+  everything.
 
 A worker rebuilds the model from the check's ``CheckSpec`` (designs, preset, config,
 arch, scenario, knobs): only the spec and the work item travel, never model objects.
@@ -33,16 +35,21 @@ from concurrent import futures as cf
 
 from .engine import Limits
 from .engine.parallel import Partitioned, explore_random, run_item
-from .engine.strategies import Naive
+from .engine.strategies import Dpor, Naive
 
 # -- in a worker process ----------------------------------------------------------------
 
-# How long a work item runs before it hands back its frontier (seconds).  The first slice
-# runs in this process: a search that ends within it never starts a worker.
+# How long a DPOR work item runs before it hands back its frontier (seconds).  The first
+# slice runs in this process: a search that ends within it never starts a worker.
 SLICE_S = 0.5
-FIRST_SLICE_S = 0.5
+FIRST_SLICE_S = 0.25
 
-_STOP = None                      # a multiprocessing.Event in local workers
+# Local workers go on past SLICE_S until the coordinator says that workers wait for work
+# (fewer, longer work items); False: they stop at SLICE_S, as Ray tasks do.
+SPLIT_WHEN_IDLE = True
+
+_STOP = None                      # multiprocessing.Events in local workers
+_HUNGRY = None
 _MODELS: dict = {}
 
 
@@ -67,18 +74,14 @@ def _stop_requested() -> bool:
     return _STOP is not None and _STOP.is_set()
 
 
-def _init_local(stop) -> None:
+def _init_local(stop, hungry) -> None:
     """Local worker start-up: Ctrl-C is the coordinator's to handle (it asks the workers
-    to stop through ``stop``)."""
+    to stop through ``stop``); ``hungry`` (or None) is set while workers wait for work."""
     import signal
-    global _STOP
+    global _STOP, _HUNGRY
     _STOP = stop
+    _HUNGRY = hungry
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _warm(spec) -> int:
-    _model(spec)
-    return os.getpid()
 
 
 def work(payload: bytes):
@@ -87,7 +90,8 @@ def work(payload: bytes):
     spec, item = pickle.loads(payload)
     patches, fac = _model(spec)
     with applied(patches):
-        return run_item(fac, item, _stop_requested if _STOP is not None else None)
+        return run_item(fac, item, _stop_requested if _STOP is not None else None,
+                        _HUNGRY.is_set if _HUNGRY is not None else None)
 
 
 def check_cell(spec):
@@ -124,8 +128,8 @@ def default_jobs() -> int:
 
 
 class LocalBackend:
-    """Work items in a pool of ``jobs`` processes on this machine (started on first use,
-    or by ``warm()``)."""
+    """Work items in a pool of ``jobs`` processes on this machine, started on first use
+    (a check that ends within its first, in-process slice starts none)."""
 
     def __init__(self, spec=None, jobs: int | None = None):
         import multiprocessing as mp
@@ -133,20 +137,19 @@ class LocalBackend:
         self.slots = max(1, jobs or default_jobs())
         self._ctx = mp.get_context("spawn")
         self._stop = self._ctx.Event()
+        self._hungry = self._ctx.Event() if SPLIT_WHEN_IDLE else None
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def _ensure(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(self.slots, mp_context=self._ctx,
                                                 initializer=_init_local,
-                                                initargs=(self._stop,))
+                                                initargs=(self._stop, self._hungry))
         return self._pool
 
-    def warm(self) -> None:
-        """Start the workers now (in the background), building the spec's model."""
-        pool = self._ensure()
-        for _ in range(self.slots):
-            pool.submit(_warm, self.spec)
+    def hungry(self, flag: bool) -> None:
+        if self._hungry is not None and flag != self._hungry.is_set():
+            (self._hungry.set if flag else self._hungry.clear)()
 
     def submit(self, item):
         return self._ensure().submit(work, pickle.dumps((self.spec, item)))
@@ -196,6 +199,7 @@ class RayBackend:
             import logging
 
             import kmodel
+            _reachable(address)
             try:
                 ray.init(address=address, log_to_driver=False,
                          logging_level=logging.ERROR,
@@ -208,9 +212,6 @@ class RayBackend:
         self.slots = max(1, jobs or cpus)
         self._work = ray.remote(work)
         self._cell = ray.remote(check_cell)
-
-    def warm(self) -> None:
-        pass
 
     def submit(self, item):
         return self._work.remote(pickle.dumps((self.spec, item)))
@@ -241,6 +242,24 @@ class RayBackend:
         pass                            # the cluster is not ours to stop
 
 
+def _reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail in one line on a cluster address nothing listens on (Ray itself would keep
+    retrying): "host:port" and "ray://host:port" are tried with a TCP connection."""
+    import socket
+    if address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as e:
+        from .api import BadInput
+        raise BadInput(f"--ray {address}: cannot connect to a Ray cluster there: "
+                       f"{e.strerror or e}") from None
+
+
 def backend(spec=None, jobs: int | None = None, ray: str | None = None):
     return RayBackend(spec, ray, jobs) if ray else LocalBackend(spec, jobs)
 
@@ -249,8 +268,9 @@ def backend(spec=None, jobs: int | None = None, ray: str | None = None):
 
 class Engines:
     """The strategies ``api._explore`` composes, partitioned over a backend: ``dpor()``,
-    ``random()``; ``naive()`` stays sequential.  ``progress`` (an ``api.Progress``
-    consumer) sees the executions and distinct reports as work items finish."""
+    ``random()``, ``pct()``; bounded ``dpor(k)`` and ``naive()`` run in this process.
+    ``progress`` (an ``api.Progress`` consumer) sees the executions and distinct reports
+    as work items finish."""
 
     def __init__(self, spec, jobs: int | None = None, ray: str | None = None,
                  progress=None, slice_s: float | None = None,
@@ -278,23 +298,50 @@ class Engines:
             self.progress(self.state)
 
     def dpor(self, preemption_bound: int | None = None):
-        return _PartitionedDpor(self, preemption_bound)
+        if preemption_bound is not None:
+            return _InProcess(self, Dpor(preemption_bound=preemption_bound))
+        return _PartitionedDpor(self)
 
     def random(self, runs: int, seed: int):
         return _PartitionedRandom(self, runs, seed)
 
+    def pct(self, runs: int, depth: int, seed: int):
+        return _PartitionedRandom(self, runs, seed, depth)
+
     def naive(self):
-        return Naive()
+        return _InProcess(self, Naive())
 
 
-class _PartitionedDpor:
-    def __init__(self, eng: Engines, bound):
+class _InProcess:
+    """A sequential strategy run here, its executions counted in the progress."""
+
+    def __init__(self, eng: Engines, strategy):
         self.eng = eng
-        self.bound = bound
+        self.strategy = strategy
 
     def explore(self, factory, limits: Limits):
         eng = self.eng
-        part = Partitioned(eng.backend, self.bound, slice_s=eng.slice_s,
+        n = [0]
+
+        def make():
+            if n[0]:
+                eng._tick(n[0], 0)
+            n[0] += 1
+            return factory()
+
+        res = self.strategy.explore(make, limits)
+        eng._tick(res.executions, len(res.reports))
+        eng._base += res.executions
+        return res
+
+
+class _PartitionedDpor:
+    def __init__(self, eng: Engines):
+        self.eng = eng
+
+    def explore(self, factory, limits: Limits):
+        eng = self.eng
+        part = Partitioned(eng.backend, slice_s=eng.slice_s,
                            first_slice_s=eng.first_slice_s,
                            first=lambda item: run_item(factory, item),
                            progress=eng._tick)
@@ -305,14 +352,16 @@ class _PartitionedDpor:
 
 
 class _PartitionedRandom:
-    def __init__(self, eng: Engines, runs: int, seed: int):
+    def __init__(self, eng: Engines, runs: int, seed: int, depth: int | None = None):
         self.eng = eng
         self.runs = runs
         self.seed = seed
+        self.depth = depth
 
     def explore(self, factory, limits: Limits):
         eng = self.eng
-        res = explore_random(eng.backend, self.runs, self.seed, limits, progress=eng._tick)
+        res = explore_random(eng.backend, self.runs, self.seed, limits, depth=self.depth,
+                             progress=eng._tick)
         eng._base += res.executions
         return res
 
