@@ -270,6 +270,23 @@ def _counter_names() -> tuple:
                  if f.type in ("int", int) and f.name not in ("executions", "classes"))
 
 
+def _fold(res: Result, part, fps: set, seen: set, at: float) -> None:
+    """Add one part's executions, counters, metrics and class fingerprints to ``res``,
+    and its reports not seen yet, in order (``at``: when its first report was found)."""
+    base = res.executions
+    res.executions += part.executions
+    _add_counters(res, part.counters)
+    fps |= part.fingerprints
+    _merge_metrics(res.metrics, part.metrics)
+    for idx, rep in part.reports:
+        if rep.key() not in seen:
+            seen.add(rep.key())
+            res.reports.append(rep)
+            if res.first_report_execution is None:
+                res.first_report_execution = base + idx + 1
+                res.first_report_s = at
+
+
 def _add_counters(res: Result, counters: dict) -> None:
     for name, v in counters.items():
         if hasattr(res, name):
@@ -847,18 +864,7 @@ class Partitioned:
         fps: set = set()
         keys: set = set()
         for _okey, part, at in chunks:
-            base = res.executions
-            res.executions += part.executions
-            _add_counters(res, part.counters)
-            fps |= part.fingerprints
-            _merge_metrics(res.metrics, part.metrics)
-            for idx, rep in part.reports:
-                if rep.key() not in keys:
-                    keys.add(rep.key())
-                    res.reports.append(rep)
-                    if res.first_report_execution is None:
-                        res.first_report_execution = base + idx + 1
-                        res.first_report_s = at
+            _fold(res, part, fps, keys, at)
         res.classes = len(fps)
         res.complete = complete and not self._dropped
         res.interrupted = interrupted
@@ -929,18 +935,7 @@ def explore_random(backend: Backend, runs: int, seed: int, limits: Limits, *,
         if best is not None and start > best:
             break
         part = parts[start]
-        base = res.executions
-        res.executions += part.executions
-        _add_counters(res, part.counters)
-        fps |= part.fingerprints
-        _merge_metrics(res.metrics, part.metrics)
-        for idx, rep in part.reports:
-            if rep.key() not in seen:
-                seen.add(rep.key())
-                res.reports.append(rep)
-                if res.first_report_execution is None:
-                    res.first_report_execution = base + idx + 1
-                    res.first_report_s = time.perf_counter() - t0
+        _fold(res, part, fps, seen, time.perf_counter() - t0)
         if not part.finished:
             break                       # a gap: later ranges would not be sequential
     res.classes = len(fps)
