@@ -602,7 +602,7 @@ Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interru
 @click.option("--scenarios", callback=_csv, metavar="S,T",
               help="[default: every built-in scenario]")
 @click.option("--time", "time_per_cell", type=click.FloatRange(min=0, min_open=True),
-              default=10.0, show_default=True, metavar="SECONDS",
+              default=30.0, show_default=True, metavar="SECONDS",
               help="Cap on each check (design x preset x arch x scenario).")
 @click.option("--all-reports", is_flag=True, help="Explore on after a check's first "
                                                   "report.")
