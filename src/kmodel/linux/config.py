@@ -13,6 +13,8 @@ SYMBOLS = {
     "PREEMPT_RT": "spinlock_t and rwlock_t become sleeping rt_mutex-based locks",
     "DEBUG_ATOMIC_SLEEP": "might_sleep()/__might_resched() checks and non_block sections",
     "PROVE_LOCKING": "lockdep: recursive and circular locking reports",
+    "PROVE_RAW_LOCK_NESTING": "lockdep's wait-context check tells spinlock_t from "
+                              "raw_spinlock_t (a spinlock_t under a raw lock is reported)",
     "KASAN": "freed pages are poisoned; a secondary-MMU access to one is reported",
     "KCSAN": "unordered plain accesses to a shared field are reported as data races",
     "MMU_NOTIFIER": "the mmu_notifier API; without it only its stubs exist",
@@ -27,6 +29,7 @@ class Config:
     PREEMPT_RT: bool = True
     DEBUG_ATOMIC_SLEEP: bool = True
     PROVE_LOCKING: bool = True
+    PROVE_RAW_LOCK_NESTING: bool = True     # default y with PROVE_LOCKING on x86/arm64
     KASAN: bool = True
     KCSAN: bool = True
     MMU_NOTIFIER: bool = True

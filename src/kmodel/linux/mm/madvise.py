@@ -66,5 +66,8 @@ async def try_to_unmap_one(vma, addr: int) -> None:
 
 @kfunc("mm/vmscan.c")
 async def shrink_folio_list(vma, addr: int) -> None:
-    """mm/vmscan.c: kswapd reclaiming one page of the VM's memory."""
+    """mm/vmscan.c: kswapd reclaiming one page of the VM's memory, holding fs_reclaim as
+    balance_pgdat (its caller in kswapd, not modelled) does around the shrinking."""
+    memory.__fs_reclaim_acquire()
     await try_to_unmap_one(vma, addr)
+    memory.__fs_reclaim_release()

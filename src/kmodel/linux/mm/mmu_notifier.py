@@ -6,20 +6,28 @@ an outstanding start..end window.  Non-blockable starts wrap each callback in
 non_block_start()/non_block_end(); a failing non-blockable start undoes the others with
 their range_end (the "undo" loop).  The end walk sees the list as it is at end time.
 
-Simplified: interval-tree subscribers (mmu_interval_notifier) and the
-__mmu_notifier_invalidate_range_start_map lockdep map are not modelled; KVM uses neither.
+Lockdep sees every start and end as an acquisition of the pseudo-lock
+__mmu_notifier_invalidate_range_start_map, and registration primes fs_reclaim -> that map,
+so a lock held around a GFP_KERNEL allocation and taken in a callback is a cycle.
+
+Simplified: interval-tree subscribers (mmu_interval_notifier) are not modelled; KVM does
+not use them.
 """
 
 from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
 from ..kernel.core import kernel, kfunc
+from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.panic import BUG_ON, WARN_ON
 from ..kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu
 from ..kernel.sched import might_sleep, non_block_end, non_block_start
 
 EAGAIN = 11
+
+# mm/mmu_notifier.c (CONFIG_LOCKDEP): the pseudo-lock around every invalidation
+__mmu_notifier_invalidate_range_start_map = lockdep_map("mmu_notifier_invalidate_range_start")
 
 
 def srcu() -> srcu_struct:
@@ -80,7 +88,12 @@ def mm_has_notifiers(mm) -> bool:
 
 def register_at_setup(sub: mmu_notifier, mm) -> None:
     """mmu_notifier_register() as done before the run starts (KVM_CREATE_VM): mmgrab,
-    users = 1, hlist_add_head_rcu.  Not explored: it precedes every scenario."""
+    users = 1, hlist_add_head_rcu.  Not explored: it precedes every scenario.  With
+    lockdep, __mmu_notifier_register first takes fs_reclaim and the invalidate map inside
+    it, recording fs_reclaim -> mmu_notifier_invalidate_range_start."""
+    kernel().lockdep.record_dependency("fs_reclaim",
+                                       __mmu_notifier_invalidate_range_start_map.name,
+                                       "__mmu_notifier_register -> __mmu_notifier_register")
     if mm.notifier_subscriptions is None:
         mm.notifier_subscriptions = mmu_notifier_subscriptions(mm)
     mm.mm_count += 1
@@ -106,11 +119,13 @@ async def _walk(subs: mmu_notifier_subscriptions, what: str) -> list[mmu_notifie
 @kfunc("include/linux/mmu_notifier.h")
 async def mmu_notifier_invalidate_range_start(rng: mmu_notifier_range) -> None:
     """mmu_notifier.h: the blockable form: might_sleep(), then the walk; its return value
-    is ignored."""
+    is ignored; lockdep sees the invalidate map held around it."""
     might_sleep("include/linux/mmu_notifier.h", 459)
+    lock_map_acquire(__mmu_notifier_invalidate_range_start_map)
     if mm_has_notifiers(rng.mm):
         rng.blockable = True
         await __mmu_notifier_invalidate_range_start(rng)
+    lock_map_release(__mmu_notifier_invalidate_range_start_map)
 
 
 @kfunc("include/linux/mmu_notifier.h")
@@ -118,9 +133,11 @@ async def mmu_notifier_invalidate_range_start_nonblock(rng: mmu_notifier_range) 
     """mmu_notifier.h: "mainly intended for OOM": no might_sleep, BLOCKABLE cleared; on a
     non-zero return the caller must not touch the PTEs and must not call range_end."""
     ret = 0
+    lock_map_acquire(__mmu_notifier_invalidate_range_start_map)
     if mm_has_notifiers(rng.mm):
         rng.blockable = False
         ret = await __mmu_notifier_invalidate_range_start(rng)
+    lock_map_release(__mmu_notifier_invalidate_range_start_map)
     return ret
 
 
@@ -171,8 +188,10 @@ async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
 @kfunc("mm/mmu_notifier.c")
 async def __mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
     subs = rng.mm.notifier_subscriptions
+    lock_map_acquire(__mmu_notifier_invalidate_range_start_map)
     if not await hlist_empty(subs):
         await mn_hlist_invalidate_end(subs, rng)
+    lock_map_release(__mmu_notifier_invalidate_range_start_map)
 
 
 @kfunc("mm/mmu_notifier.c")

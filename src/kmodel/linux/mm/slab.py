@@ -11,7 +11,7 @@ from __future__ import annotations
 from ...engine import Choice
 from ...engine import Report, current_execution
 from ..kernel.core import call_trace, culprit, kernel, kfunc
-from ..kernel.sched import current, format_call_trace, might_sleep
+from ..kernel.sched import current, format_call_trace
 
 GFP_KERNEL = "GFP_KERNEL"
 GFP_ATOMIC = "GFP_ATOMIC"
@@ -25,9 +25,11 @@ class Allocation:
 
 @kfunc("mm/slub.c")
 async def kmalloc(what: str, gfp: str):
-    """Returns an Allocation, or None when a GFP_ATOMIC allocation fails."""
+    """Returns an Allocation, or None when a GFP_ATOMIC allocation fails.  A GFP_KERNEL
+    one goes through might_alloc() (lockdep's fs_reclaim, then might_sleep)."""
+    from .memory import might_alloc
     if gfp == GFP_KERNEL:
-        might_sleep("mm/slub.c", 4262)
+        might_alloc(gfp)            # slab_pre_alloc_hook(): fs_reclaim, then might_sleep
         return Allocation(what)
     if kernel().config.FAIL_GFP_ATOMIC:
         if await Choice(2, f"kmalloc({what}, GFP_ATOMIC) fails"):

@@ -5,6 +5,18 @@ circular dependency is reported even in an execution that did not deadlock, as l
 does.  Recursive-read acquisitions (SRCU readers) follow lockdep's "strong path" rule: a
 cycle that enters a lock by a recursive read and leaves it from a recursive-read hold is
 no deadlock.  The first report turns lockdep off (debug_locks_off), as in the kernel.
+
+Each lock type carries lockdep's wait types (include/linux/lockdep_types.h, set by the
+*_DEP_MAP_INIT / *_init macros): ``wait_type_inner`` is the context the lock presents to
+what nests inside it, ``wait_type_outer`` the context it needs (0: the inner one).
+check_wait_context() compares them at every acquisition: "BUG: Invalid wait context".
+With PROVE_RAW_LOCK_NESTING, LD_WAIT_CONFIG (spinlock_t, rwlock_t: locks that sleep on
+PREEMPT_RT) is its own level above LD_WAIT_SPIN (raw_spinlock_t), so a non-RT build
+reports a spinlock_t taken under a raw_spinlock_t -- the PREEMPT_RT bug, found without RT.
+
+Simplified: there are no interrupt contexts in the model, so every check starts at the
+bottom of the held-lock stack and task_wait_context() is LD_WAIT_MAX; the
+rcu_read_lock() pseudo-lock (rcu_lock_map) is not on the held-lock stack.
 """
 
 from __future__ import annotations
@@ -14,6 +26,53 @@ from ..core import call_trace, culprit
 from ..sched import current, format_call_trace, held_locks_lines
 
 RECURSIVE_READ = 2
+
+# enum lockdep_wait_type (include/linux/lockdep_types.h), by name; the numbers depend on
+# PROVE_RAW_LOCK_NESTING (without it LD_WAIT_CONFIG is LD_WAIT_SPIN): see wait_value().
+LD_WAIT_INV = "LD_WAIT_INV"        # not checked (SRCU, lockdep_map pseudo-locks)
+LD_WAIT_FREE = "LD_WAIT_FREE"      # wait-free (RCU's outer type)
+LD_WAIT_SPIN = "LD_WAIT_SPIN"      # spins: raw_spinlock_t
+LD_WAIT_CONFIG = "LD_WAIT_CONFIG"  # spins without PREEMPT_RT, sleeps with it: spinlock_t
+LD_WAIT_SLEEP = "LD_WAIT_SLEEP"    # may sleep: mutex, rw_semaphore
+LD_WAIT_MAX = "LD_WAIT_MAX"        # task context: anything may be taken
+
+
+def wait_value(name: str, prove_raw_lock_nesting: bool) -> int:
+    """The enum value of a wait type under the configuration."""
+    order = [LD_WAIT_INV, LD_WAIT_FREE, LD_WAIT_SPIN]
+    if prove_raw_lock_nesting:
+        order.append(LD_WAIT_CONFIG)
+    order += [LD_WAIT_SLEEP, LD_WAIT_MAX]
+    if name == LD_WAIT_CONFIG and not prove_raw_lock_nesting:
+        name = LD_WAIT_SPIN
+    return order.index(name)
+
+
+class lockdep_map:
+    """include/linux/lockdep_types.h: struct lockdep_map used as a pseudo-lock
+    (STATIC_LOCKDEP_MAP_INIT): no wait type, so check_wait_context() skips it."""
+    lock_type = "lockdep_map"
+    wait_type_inner = LD_WAIT_INV
+    wait_type_outer = LD_WAIT_INV
+
+    def __init__(self, name: str):
+        self.name = name
+        self.cname = name
+
+    def __repr__(self):
+        return f"<lockdep_map {self.name}>"
+
+
+def lock_map_acquire(lock_map: lockdep_map) -> None:
+    """include/linux/lockdep.h: lock_map_acquire: an exclusive, checked acquisition of a
+    pseudo-lock (lock_acquire_exclusive)."""
+    from ..core import kernel
+    kernel().lockdep.acquire(lock_map.name, 0, lock_map)
+
+
+def lock_map_release(lock_map: lockdep_map) -> None:
+    from ..core import kernel
+    kernel().lockdep.release(lock_map.name, lock_map)
 
 
 class HeldLock:
@@ -27,6 +86,12 @@ class HeldLock:
 
     def usage(self) -> str:
         return ".+.+" if self.read else "+.+."
+
+    def wait_types(self, prove_raw: bool) -> tuple[int, int]:
+        """(outer, inner) as print_lock_name() shows them: "-{outer:inner}"."""
+        inner = wait_value(getattr(self.lock, "wait_type_inner", LD_WAIT_INV), prove_raw)
+        outer = wait_value(getattr(self.lock, "wait_type_outer", LD_WAIT_INV), prove_raw)
+        return (outer or inner, inner)
 
 
 class Lockdep:
@@ -47,6 +112,8 @@ class Lockdep:
         where = culprit(call_trace(), ts.comm)
         new = HeldLock(cls, read, where, lock)
         if self.on and check:
+            if not self._check_wait_context(ts, new, trylock):
+                return self._push(ts, new)
             if not self._check_deadlock(ts, new):
                 return self._push(ts, new)
             if not trylock:
@@ -73,7 +140,31 @@ class Lockdep:
         if self._check_deadlock(ts, new):
             self._check_prevs_add(ts, new)
 
+    def record_dependency(self, prev_cls: str, next_cls: str, where: str) -> None:
+        """A dependency recorded outside any explored task (a priming done at set-up,
+        such as __mmu_notifier_register's fs_reclaim -> invalidate_range_start)."""
+        if self.on:
+            self.deps.setdefault(prev_cls, {}).setdefault(next_cls, ["N", "N", where])
+
     # -- checks -------------------------------------------------------------------
+
+    def _check_wait_context(self, ts, new: HeldLock, trylock: bool) -> bool:
+        """lockdep.c: check_wait_context: the lock's outer wait type must not exceed the
+        smallest inner wait type of the locks held (in task context, LD_WAIT_MAX).
+        Trylocks and locks with no wait type are not checked.  False when it reported."""
+        prove_raw = self.kernel.config.PROVE_RAW_LOCK_NESTING
+        next_outer, next_inner = new.wait_types(prove_raw)
+        if not next_inner or trylock:
+            return True
+        curr_inner = wait_value(LD_WAIT_MAX, prove_raw)      # task_wait_context()
+        for prev in ts.held_locks:
+            _, prev_inner = prev.wait_types(prove_raw)
+            if prev_inner:
+                curr_inner = min(curr_inner, prev_inner)
+        if next_outer > curr_inner:
+            self._report_invalid_wait_context(ts, new)
+            return False
+        return True
 
     def _check_deadlock(self, ts, new: HeldLock) -> bool:
         """check_deadlock(): the same class already held, unless read-after-read with the
@@ -174,6 +265,27 @@ class Lockdep:
         self._emit("lockdep-circular",
                    f"possible circular locking dependency detected: {pair}", ts, new.where,
                    lines)
+
+    def _lock_line(self, h: HeldLock) -> str:
+        """print_lock(): "(name){usage}-{outer:inner}, at: where"."""
+        outer, inner = h.wait_types(self.kernel.config.PROVE_RAW_LOCK_NESTING)
+        return f"({h.cls}){{{h.usage()}}}-{{{outer}:{inner}}}, at: {h.where}"
+
+    def _report_invalid_wait_context(self, ts, new: HeldLock) -> None:
+        """lockdep.c: print_lock_invalid_wait_context."""
+        bar = "=" * 29
+        ctx = wait_value(LD_WAIT_MAX, self.kernel.config.PROVE_RAW_LOCK_NESTING)
+        taint = "Tainted: G        W" if self.kernel.tainted else "Not tainted"
+        lines = ["", bar, "[ BUG: Invalid wait context ]", f"{self.kernel.RELEASE} #1 {taint}",
+                 "-" * len(bar), f"{ts.comm}/{ts.pid} is trying to lock:",
+                 self._lock_line(new), "other info that might help us debug this:",
+                 f"context-{{{ctx}:{ctx}}}"]
+        n = len(ts.held_locks)
+        lines.append(f"{n} lock{'s' if n != 1 else ''} held by {ts.comm}/{ts.pid}:")
+        lines += [f" #{i}: {self._lock_line(h)}" for i, h in enumerate(ts.held_locks)]
+        lines += ["stack backtrace:"] + self.kernel.banner(ts) + format_call_trace(call_trace())
+        self._emit("lockdep-wait-context", f"BUG: Invalid wait context: {new.cls}", ts,
+                   new.where, lines)
 
     def rcu_suspicious(self, file: str, line: int, s: str) -> None:
         """lockdep.c: lockdep_rcu_suspicious, reached from RCU_LOCKDEP_WARN (PROVE_RCU,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from ....engine import ACQ_W, REL_W, Op
 from ..core import kernel, kfunc
+from .lockdep import LD_WAIT_SLEEP
 from ..sched import Blocked, current, might_sleep
 
 
 class mutex:
     lock_type = "mutex"
+    wait_type_inner = LD_WAIT_SLEEP      # __DEP_MAP_MUTEX_INITIALIZER
 
     def __init__(self, name: str):
         self.name = name

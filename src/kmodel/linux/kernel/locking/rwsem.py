@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, WRITE, Op
 from ..core import kernel, kfunc
+from .lockdep import LD_WAIT_SLEEP
 from ..sched import Blocked, current, might_sleep
 
 
 class rw_semaphore:
     lock_type = "rw_semaphore"
+    wait_type_inner = LD_WAIT_SLEEP      # __RWSEM_DEP_MAP_INIT
 
     def __init__(self, name: str):
         self.name = name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, Op
 from ..core import kernel, kfunc
+from .lockdep import LD_WAIT_CONFIG, LD_WAIT_INV, LD_WAIT_SPIN
 from ..sched import Blocked, __might_resched, current, preempt_disable, preempt_enable, \
     MIGHT_RESCHED_RCU_SHIFT
 
@@ -27,6 +28,8 @@ _RT_WRITE_LOCK_LINE = 241
 
 class _Lock:
     lock_type = "lock"
+    wait_type_inner = LD_WAIT_INV
+    wait_type_outer = LD_WAIT_INV
 
     def __init__(self, name: str):
         self.name = name          # also the lockdep class: "&kvm->mmu_lock"
@@ -48,15 +51,21 @@ class _Lock:
 
 
 class raw_spinlock_t(_Lock):
+    """RAW_DEP_MAP_INIT: LD_WAIT_SPIN."""
     lock_type = "raw_spinlock_t"
+    wait_type_inner = LD_WAIT_SPIN
 
 
 class spinlock_t(_Lock):
+    """SPIN_DEP_MAP_INIT: LD_WAIT_CONFIG, with and without PREEMPT_RT."""
     lock_type = "spinlock_t"
+    wait_type_inner = LD_WAIT_CONFIG
 
 
 class rwlock_t(_Lock):
+    """RW_DEP_MAP_INIT: LD_WAIT_CONFIG."""
     lock_type = "rwlock_t"
+    wait_type_inner = LD_WAIT_CONFIG
 
 
 class raw_rwlock_t(rwlock_t):
@@ -64,6 +73,7 @@ class raw_rwlock_t(rwlock_t):
     "turn mmu_lock into a raw lock" (Sean, 2026-02-11) would need for a reader/writer lock.
     read_lock()/write_lock() on it always take the spinning path."""
     lock_type = "raw rwlock_t"
+    wait_type_inner = LD_WAIT_SPIN
 
 
 def _check_type(lock, expected, api: str) -> None:
