@@ -62,21 +62,31 @@ def kfunc(source: str, inline: bool = False):
     def deco(fn):
         name = fn.__name__
 
-        async def framed(args, kw):
-            if inline:
-                return await call.impl(*args, **kw)
+        # Every call goes through here, once per modelled call, and ``framed`` is one
+        # more level of the await chain that each step resumes: keep both lean.  The
+        # body is looked up at call time (patches swap ``call.impl`` around a whole
+        # exploration, never during a call).
+        async def framed(impl, args, kw):
             frames = current_task().frames
             frames.append(name)
             try:
-                return await call.impl(*args, **kw)
+                return await impl(*args, **kw)
             finally:
                 frames.pop()
+        framed.__qualname__ = fn.__qualname__   # what "created but never awaited" names
 
-        @functools.wraps(fn)
-        def call(*args, **kw):
-            coro = framed(args, kw)
-            current_execution().track(coro)
-            return coro
+        if inline:
+            @functools.wraps(fn)
+            def call(*args, **kw):
+                coro = call.impl(*args, **kw)     # no frame: no wrapper level either
+                current_execution().track(coro)
+                return coro
+        else:
+            @functools.wraps(fn)
+            def call(*args, **kw):
+                coro = framed(call.impl, args, kw)
+                current_execution().track(coro)
+                return coro
 
         call.impl = fn
         REGISTRY[name] = call
