@@ -29,11 +29,12 @@ import resource
 import sys
 import time
 
-from kmodel import api, scenarios
+from kmodel import api
 from kmodel.engine import READ, WRITE, Limits, Op, Report
 from kmodel.engine.explore import Collector, bare_replay
 from kmodel.engine.strategies import Dpor, Naive, Replay
 from kmodel.patches import ORDER
+from kmodel.build import prepare
 from kmodel.patching import applied
 from kmodel.scenarios import SCENARIOS
 
@@ -121,8 +122,8 @@ def part_b(cap: float, runs: int) -> None:
 
 def _first(d, p, s, arch, cap, make) -> str:
     spec = api.CheckSpec(patches=[d], preset=p, arch=arch, scenario=s)
-    config, sdef, patches = api._prepare(spec)
-    fac = scenarios.factory(sdef, config, arch, {})
+    model = prepare(spec)
+    patches, fac = model.patches, model.factory
     with applied(patches):
         t0 = time.perf_counter()
         res = make().explore(fac, Limits(stop_on_first=True, time_limit=cap))
@@ -170,8 +171,8 @@ def part_c(cap: float) -> None:
 
 def part_d(scenario: str) -> None:
     spec = api.CheckSpec(patches=["upstream"], preset="nonrt", scenario=scenario)
-    config, sdef, patches = api._prepare(spec)
-    fac = scenarios.factory(sdef, config, "x86", {})
+    model = prepare(spec)
+    patches, fac = model.patches, model.factory
     scheds = []
 
     class Keep(Collector):

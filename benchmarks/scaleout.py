@@ -150,24 +150,24 @@ def ray_section(spec, jobs: int, local_wall: float | None) -> None:
 
 def projection(spec, slice_s: float, workers: list[int], jobs: int) -> None:
     """Record the work items of a run with short slices, then list-schedule them."""
-    from kmodel import parallel
-    old = parallel.SLICE_S, parallel.FIRST_SLICE_S, parallel.SPLIT_WHEN_IDLE
-    parallel.SLICE_S, parallel.FIRST_SLICE_S = slice_s, slice_s
-    parallel.SPLIT_WHEN_IDLE = False
+    from kmodel.workers import local, partitioned
+    old = partitioned.SLICE_S, partitioned.FIRST_SLICE_S, local.SPLIT_WHEN_IDLE
+    partitioned.SLICE_S, partitioned.FIRST_SLICE_S = slice_s, slice_s
+    local.SPLIT_WHEN_IDLE = False
     stats: list = []
-    orig = parallel._PartitionedDpor.explore
+    orig = partitioned._PartitionedDpor.explore
 
     def explore(self, fac, limits):
         r = orig(self, fac, limits)
-        stats.extend(self.eng.stats[-1])
+        stats.extend(self.engines.stats[-1])
         return r
 
-    parallel._PartitionedDpor.explore = explore
+    partitioned._PartitionedDpor.explore = explore
     try:
         cr, _wall = run_check(spec, jobs=jobs)
     finally:
-        parallel._PartitionedDpor.explore = orig
-        parallel.SLICE_S, parallel.FIRST_SLICE_S, parallel.SPLIT_WHEN_IDLE = old
+        partitioned._PartitionedDpor.explore = orig
+        partitioned.SLICE_S, partitioned.FIRST_SLICE_S, local.SPLIT_WHEN_IDLE = old
     items = {s[0]: s for s in stats}       # id -> (id, origin, executions, seconds, depth)
     total = sum(s[3] for s in stats)
     execs = [s[2] for s in stats]

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kmodel import api, scenarios
+from kmodel import api
+from kmodel.build import prepare, raised_in_patch
 from kmodel.engine import Limits
 from kmodel.engine.strategies import RandomWalk
 from kmodel.linux.kernel.core import REGISTRY
@@ -465,8 +466,8 @@ def test_model_crash_without_a_patch_frame_is_not_bad_input(tmp_path):
     try:
         raise KeyError("model bug")
     except KeyError as e:
-        assert api._raised_in_patch(e, [path]) is None
-        assert api._raised_in_patch(e, ["upstream"]) is None
+        assert raised_in_patch(e, [path]) is None
+        assert raised_in_patch(e, ["upstream"]) is None
 
 
 LOOPS = """\
@@ -492,8 +493,8 @@ def test_patch_that_never_returns_ends_each_execution_with_livelock(tmp_path):
     assert [r.kind for r in res.result.reports] == ["livelock"]
     assert res.verdict == "reports"
     # every execution, not just one: run the same walks and look at each one's end
-    config, sdef, patches = api._prepare(spec)
-    fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+    model = prepare(spec)
+    patches, fac = model.patches, model.factory
     made = []
 
     def factory():

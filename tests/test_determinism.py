@@ -107,13 +107,14 @@ def test_results_do_not_depend_on_pythonhashseed():
 
 
 _CLASS_HASH_CHILD = r"""
-from kmodel import api, scenarios
+from kmodel import api
+from kmodel.build import prepare
 from kmodel.engine import Limits
 from kmodel.engine.strategies import Dpor
 from kmodel.patching import applied
 spec = api.CheckSpec(preset="rt", scenario="oom-reap", strategy="dpor")
-config, sdef, patches = api._prepare(spec)
-fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+model = prepare(spec)
+patches, fac = model.patches, model.factory
 made = []
 def factory():
     made.append(fac())

@@ -1,5 +1,5 @@
 """Scaling out: the partitioned search and the parallel matrix give what the sequential
-ones give (kmodel.parallel, kmodel.engine.parallel)."""
+ones give (kmodel.workers, kmodel.engine.parallel)."""
 
 from __future__ import annotations
 
@@ -15,21 +15,23 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from kmodel import api, parallel, scenarios
+from kmodel import api
+from kmodel.build import prepare
 from kmodel.cli import cli
 from kmodel.engine import Limits
 from kmodel.engine.parallel import Partitioned, _ChunkCollector, run_item
 from kmodel.engine.strategies import Dpor
 from kmodel.matrix import run_matrix
 from kmodel.patching import applied
+from kmodel.workers import partitioned
 
 
 @pytest.fixture
 def small_slices(monkeypatch):
     """Work items of a few executions each, and none run in this process: every check
     below is really split over the workers, however small."""
-    monkeypatch.setattr(parallel, "SLICE_S", 0.01)
-    monkeypatch.setattr(parallel, "FIRST_SLICE_S", 0.0)
+    monkeypatch.setattr(partitioned, "SLICE_S", 0.01)
+    monkeypatch.setattr(partitioned, "FIRST_SLICE_S", 0.0)
 
 
 def _keys(cr) -> set:
@@ -156,8 +158,8 @@ class ShuffledBackend:
 def test_coordinator_explores_every_class_in_any_completion_order(patches, preset,
                                                                    scenario, seed, split):
     spec = api.CheckSpec(patches=patches, preset=preset, scenario=scenario)
-    config, sdef, pats = api._prepare(spec)
-    fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+    model = prepare(spec)
+    pats, fac = model.patches, model.factory
     with applied(pats):
         col = _ChunkCollector("dpor", Limits())
         seq = Dpor().explore(fac, Limits(), col)
@@ -200,8 +202,8 @@ def test_deep_wakeup_trees_travel_between_processes():
 
 def test_stop_on_first_keeps_the_first_report_in_sequential_order():
     spec = api.CheckSpec(scenario="oom-reap", preset="rt")
-    config, sdef, pats = api._prepare(spec)
-    fac = scenarios.factory(sdef, config, spec.arch, spec.knobs)
+    model = prepare(spec)
+    pats, fac = model.patches, model.factory
     with applied(pats):
         seq = Dpor().explore(fac, Limits(stop_on_first=True))
         par = Partitioned(ShuffledBackend(fac, 3, 0), slice_s=0.0,

@@ -7,7 +7,9 @@ Exit status: 0 clean, 1 reports found, 2 bad input (or a design or model that cr
 from __future__ import annotations
 
 import functools
+import inspect
 import json
+import os
 import sys
 import threading
 import time
@@ -15,18 +17,25 @@ import traceback
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from . import api
+from . import matrix as mx
+from .errors import did_you_mean, where
 from .linux.config import PRESETS, SYMBOLS
-from .patching import PatchError, _hint, load
+from .linux.kernel.core import REGISTRY
+from .patches import AIDS, ORDER
+from .patching import PatchError, load
 from .report import html as html_report
 from .report import json_report, junit
+from .report.matrix import print_table, to_markdown
 from .report.text import (
     one_line_summary,
     render_report,
     render_summary,
     replay_file_name,
 )
+from .scenarios import ACTIVITIES, SCENARIOS
 
 EXIT_CLEAN, EXIT_REPORTS, EXIT_BAD, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_SIGPIPE = 141
@@ -41,7 +50,6 @@ class Exit(Exception):
 
 def _quiet_stdout() -> None:
     """After a broken pipe: send what Python still flushes at exit to /dev/null."""
-    import os
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -51,11 +59,6 @@ def _quiet_stdout() -> None:
 
 def _err(msg: str) -> None:
     click.echo(f"kmodel: error: {msg}", err=True)
-
-
-def _where(e: BaseException) -> str:
-    from .matrix import where
-    return where(e)
 
 
 def handled(fn):
@@ -86,7 +89,7 @@ def handled(fn):
         except Exception as e:               # a patch file or the model raised
             if debug:
                 traceback.print_exc()
-            _err(f"{type(e).__name__}: {e}{_where(e)}"
+            _err(f"{type(e).__name__}: {e}{where(e)}"
                  + ("" if debug else "; --debug shows the traceback"))
             sys.exit(EXIT_BAD)
     return click.option("--debug", is_flag=True,
@@ -147,7 +150,6 @@ class Ticker:
     def _run(self) -> None:
         if self._stop.wait(1.0):
             return
-        from rich.console import Console
         console = Console(stderr=True)
         with console.status(self.text(), spinner="dots") as status:
             while not self._stop.wait(0.25):
@@ -180,7 +182,7 @@ class Choice(click.Choice):
         try:
             return super().convert(value, param, ctx)
         except click.BadParameter as e:
-            hint = _hint(value, [str(c) for c in self.choices]) \
+            hint = did_you_mean(value, [str(c) for c in self.choices]) \
                 if isinstance(value, str) else ""
             if hint:
                 e.message = f"{e.message.rstrip('.')}{hint}."
@@ -238,8 +240,6 @@ def list_cmd():
     Example:
       kmodel list
     """
-    from .patches import AIDS, ORDER
-    from .scenarios import ACTIVITIES, SCENARIOS
     click.echo("Designs (--patch NAME; or --patch path/to/file.py):")
     pats = [load(n) for n in ORDER]
     w = max(len(p.name) for p in pats)
@@ -323,7 +323,6 @@ def _write_outputs(cr, shown, json_path, junit_path, html_path) -> None:
 
 
 def _jobs_option(what: str):
-    import os
     return click.option(
         "--jobs", "-j", type=int, default=None, metavar="N",
         help=f"{what} [default: every core, {os.cpu_count() or 1} here; with --ray: the "
@@ -514,9 +513,6 @@ def explain(name):
       kmodel explain v1-raw-mn-lock
       kmodel explain examples/my_design.py
     """
-    import inspect
-
-    from .linux.kernel.core import REGISTRY
     p = load(name)
     mod = _module_of(p)
     click.echo(f"{p.name}: {p.title}")
@@ -619,14 +615,7 @@ Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interru
 @handled
 def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
            json_path, md_path, junit_path, quiet, jobs, ray):
-    from . import matrix as mx
     _check_jobs(jobs)
-    for p in presets or ():
-        if p not in PRESETS:
-            raise api.unknown("preset", p, PRESETS)
-    for a in arches or ():
-        if a not in api.ARCHES:
-            raise api.unknown("arch", a, api.ARCHES, "arches")
     errors: list[tuple] = []
     with Ticker(_progress_enabled(quiet)) as ticker:
         def on_cell(i, total, spec, outcome):
@@ -635,18 +624,18 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
                                f"{spec.arch} {spec.scenario}")
             elif isinstance(outcome, BaseException):
                 errors.append((spec, f"{type(outcome).__name__}: {outcome}"
-                                     f"{_where(outcome)}"))
+                                     f"{where(outcome)}"))
         rows = mx.run_matrix(designs, presets, arches, scenarios, time_per_cell,
                              all_reports, on_cell=on_cell, progress=ticker, jobs=jobs,
                              ray=ray)
         interrupted = any(r["interrupted"] for r in rows)
         build_rows = [] if no_build or interrupted else \
             mx.run_build_matrix(designs, (presets or ["rt"])[:1])
-    _print_matrix(rows, build_rows, time_per_cell)
+    print_table(rows, build_rows, time_per_cell)
     if json_path:
         json_report.write_checks(json_path, mx.checks(rows, build_rows))
     if md_path:
-        Path(md_path).write_text(mx.to_markdown(rows, build_rows))
+        Path(md_path).write_text(to_markdown(rows, build_rows))
     if junit_path:
         junit.write(junit_path, mx.checks(rows, build_rows), errors)
     counts = mx.summarize(rows)
@@ -656,50 +645,6 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
     if interrupted:
         click.echo("kmodel: interrupted: the rows above are what ran so far", err=True)
         raise Exit(EXIT_INTERRUPTED)
-
-
-def _print_matrix(rows, build_rows, time_per_cell) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from . import matrix as mx
-    console = Console(width=None if sys.stdout.isatty() else 160)
-    scen = mx.scenario_names(rows)
-    style = {"reports": "bold red", "clean": "green", "clean-so-far": "yellow",
-             "error": "bold magenta", "build-error": "bold red", "builds": "green"}
-    t = Table(title="kmodel matrix", title_justify="left")
-    for col, kw in (("design", {}), ("preset", {}), ("arch", {}), ("verdict", {}),
-                    ("first report", {"overflow": "fold"}),
-                    ("execs", {"justify": "right"}), ("time", {"justify": "right"})):
-        t.add_column(col, **kw)
-    for i, _s in enumerate(scen, 1):
-        t.add_column(str(i), justify="center")
-    for row in rows:
-        v = row["verdict"]
-        cells = [row["design"], row["preset"], row["arch"], f"[{style.get(v, '')}]{v}[/]",
-                 mx.first_report_cell(row), str(row["executions"]),
-                 f"{row['elapsed_s']:.1f}s"]
-        for s in scen:
-            sv = row["scenarios"].get(s, "")
-            cells.append(f"[{style.get(sv, '')}]{mx.SYMBOL.get(sv, '')}[/]")
-        t.add_row(*cells)
-    console.print(t)
-    console.print("Scenarios: " + ", ".join(f"{i} {s}" for i, s in enumerate(scen, 1)),
-                  highlight=False)
-    console.print(mx.LEGEND + (f"; each check capped at {time_per_cell:g} s"
-                               if time_per_cell else ""), highlight=False)
-    if build_rows:
-        b = Table(title="MMU_NOTIFIER=n build (KVM selects MMU_NOTIFIER: only the build "
-                        "is checked)", title_justify="left")
-        b.add_column("design")
-        b.add_column("preset")
-        b.add_column("build")
-        b.add_column("first error", overflow="fold")
-        for r in build_rows:
-            v = r["verdict"]
-            b.add_row(r["design"], r["preset"], f"[{style.get(v, '')}]{v}[/]",
-                      r["errors"][0] if r["errors"] else "")
-        console.print(b)
 
 
 def main() -> None:

@@ -24,34 +24,20 @@ or "builds").
 from __future__ import annotations
 
 import os
+import pickle
 import time
-import traceback
 from collections.abc import Callable
 
 from . import api
+from .build import prepare
+from .errors import BadInput, unknown, where
+from .linux.config import PRESETS
 from .patches import ORDER
+from .progress import Progress
 from .scenarios import SCENARIOS
-
-PRESETS = ("rt", "nonrt")
-
-
-def where(e: BaseException) -> str:
-    """" (at file:line, in function)" of the innermost frame, the path shortened to the
-    package or the working directory."""
-    from pathlib import Path
-    tb = traceback.extract_tb(e.__traceback__)
-    if not tb:
-        return ""
-    f = tb[-1]
-    path = Path(f.filename)
-    pkg = Path(__file__).resolve().parent.parent
-    for base in (pkg, Path.cwd()):
-        try:
-            path = path.resolve().relative_to(base)
-            break
-        except ValueError:
-            continue
-    return f" (at {path}:{f.lineno}, in {f.name})"
+from .spec import ARCHES, CheckSpec
+from .workers import run_checks
+from .workers.entry import in_local_worker, stop_requested
 
 
 def _verdict_of(verdicts: list[str], any_reports: bool) -> str:
@@ -70,16 +56,16 @@ def cell_specs(designs=None, presets=None, arches=None, scenarios=None,
     """The checks of the matrix, row by row: [((design, preset, arch), [CheckSpec])]."""
     designs = list(designs or ORDER)
     presets = list(presets or PRESETS)
-    arches = list(arches or api.ARCHES)
+    arches = list(arches or ARCHES)
     scenarios = list(scenarios or SCENARIOS)
     out = []
     for d in designs:
         for p in presets:
             for a in arches:
-                specs = [api.CheckSpec(patches=[d], preset=p, arch=a, scenario=s,
-                                       strategy=strategy, config=dict(config or {}),
-                                       time_limit=time_per_cell,
-                                       stop_on_first=not all_reports)
+                specs = [CheckSpec(patches=[d], preset=p, arch=a, scenario=s,
+                                   strategy=strategy, config=dict(config or {}),
+                                   time_limit=time_per_cell,
+                                   stop_on_first=not all_reports)
                          for s in scenarios]
                 out.append(((d, p, a), specs))
     return out
@@ -103,11 +89,18 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     ``ray`` ("auto" or an address) as Ray tasks on a cluster; the rows are the same as
     with ``jobs=1`` except for the times (``on_cell`` is then called as checks start and
     finish, in any order, and ``progress`` with the totals of the finished checks)."""
+    # bad input: fail before running anything (presets and arches first, as named)
+    for p in presets or ():
+        if p not in PRESETS:
+            raise unknown("preset", p, PRESETS)
+    for a in arches or ():
+        if a not in ARCHES:
+            raise unknown("arch", a, ARCHES, "arches")
     plan = cell_specs(designs, presets, arches, scenarios, time_per_cell, all_reports,
                       strategy, config)
     for _key, specs in plan:
         for spec in specs:
-            api._prepare(spec)               # bad input: fail before running anything
+            prepare(spec)
     flat = [spec for _k, specs in plan for spec in specs]
     total = len(flat)
     outcomes = None
@@ -178,18 +171,42 @@ def _run_one(i: int, total: int, spec, on_cell, progress) -> tuple:
                 api.run_check(spec))
     except KeyboardInterrupt:
         return ("interrupted",)
-    except api.BadInput:
+    except BadInput:
         raise
     except Exception as e:                  # the model or a design crashed
         return ("error", e, f"{type(e).__name__}: {e}{where(e)}", time.perf_counter() - t0)
 
 
+def check_cell(spec: CheckSpec) -> tuple:
+    """One check of the matrix in a worker (``workers.run_checks``): ("ok",
+    CheckResult), ("error", exception, one-line message, seconds) for a check that
+    crashed, ("bad", BadInput, message) or ("interrupted",)."""
+
+    def progress(_state):
+        if stop_requested():
+            raise KeyboardInterrupt
+
+    t0 = time.perf_counter()
+    try:
+        return ("ok", api.run_check(spec, progress=progress if in_local_worker() else None))
+    except KeyboardInterrupt:
+        return ("interrupted",)
+    except BadInput as e:
+        return ("bad", e, str(e))
+    except Exception as e:                      # the model or a design crashed
+        msg = f"{type(e).__name__}: {e}{where(e)}"
+        try:
+            pickle.loads(pickle.dumps(e))
+        except Exception:
+            e = RuntimeError(msg)
+        return ("error", e, msg, time.perf_counter() - t0)
+
+
 def _run_parallel(flat: list, jobs, ray, on_cell, progress) -> dict:
     """Every check of the matrix at once, over worker processes or Ray: {index: outcome}
     as ``_run_one`` gives them."""
-    from .parallel import run_checks
     total = len(flat)
-    state = api.Progress()
+    state = Progress()
 
     def on_start(i):
         if on_cell:
@@ -204,7 +221,7 @@ def _run_parallel(flat: list, jobs, ray, on_cell, progress) -> dict:
         if on_cell and out[0] in ("ok", "error"):
             on_cell(i, total, flat[i], out[1])
 
-    return run_checks(flat, jobs, ray, on_start, on_done)
+    return run_checks(check_cell, flat, jobs, ray, on_start, on_done)
 
 
 def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",
@@ -215,8 +232,8 @@ def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",
     rows = []
     for d in list(designs or ORDER):
         for p in list(presets or ("rt",)):
-            spec = api.CheckSpec(patches=[d], preset=p, arch=arch, scenario=scenario,
-                                 config={"MMU_NOTIFIER": False})
+            spec = CheckSpec(patches=[d], preset=p, arch=arch, scenario=scenario,
+                             config={"MMU_NOTIFIER": False})
             try:
                 cr = api.run_check(spec)
             except api.BuildOnly:
@@ -227,56 +244,6 @@ def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",
                          "verdict": cr.verdict, "errors": list(cr.build_errors),
                          "check": cr})
     return rows
-
-
-# -- rendering ----------------------------------------------------------------------
-
-SYMBOL = {"reports": "✗", "clean": "✓", "clean-so-far": "~", "error": "E",
-          "build-error": "✗", "builds": "✓"}
-LEGEND = ("✗ reports · ✓ clean (explored completely) · ~ clean so far (a time cap or limit "
-          "stopped the search) · E the check crashed")
-
-
-def scenario_names(rows: list[dict]) -> list[str]:
-    names: dict[str, None] = {}
-    for row in rows:
-        for s in row["scenarios"]:
-            names.setdefault(s, None)
-    return list(names)
-
-
-def first_report_cell(row: dict) -> str:
-    f = row["first_report"]
-    if not f:
-        if row["errors"]:
-            s, msg = next(iter(row["errors"].items()))
-            return f"error in {s}: {msg.splitlines()[0][:80]}"
-        return ""
-    return f"{f['kind']} in {f['function']} ({f['scenario']})"
-
-
-def to_markdown(rows: list[dict], build_rows: list[dict] | None = None) -> str:
-    scen = scenario_names(rows)
-    head = ["design", "preset", "arch", "verdict", "first report", "executions", "time"] \
-        + [f"`{s}`" for s in scen]
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * 3 + [":---:", "---", "---:", "---:"]
-                            + [":---:"] * len(scen)) + "|"]
-    for row in rows:
-        cells = [f"`{row['design']}`", row["preset"], row["arch"], f"**{row['verdict']}**",
-                 first_report_cell(row).replace("|", "\\|"), str(row["executions"]),
-                 f"{row['elapsed_s']:.1f} s"]
-        cells += [SYMBOL.get(row["scenarios"].get(s, ""), " ") for s in scen]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(LEGEND)
-    if build_rows:
-        lines += ["", "MMU_NOTIFIER=n build:", "",
-                  "| design | preset | build | first error |", "|---|---|:---:|---|"]
-        for b in build_rows:
-            err = b["errors"][0].replace("|", "\\|") if b["errors"] else ""
-            lines.append(f"| `{b['design']}` | {b['preset']} | {b['verdict']} | {err} |")
-    return "\n".join(lines) + "\n"
 
 
 def checks(rows: list[dict], build_rows: list[dict] | None = None) -> list:

@@ -14,7 +14,7 @@ given.
         ...
 
 A new function that the design declares in a header only under a Kconfig symbol is
-declared with ``@patch.new(source, config="MMU_NOTIFIER", stub=False)``; calling it from a
+declared with ``@patch.new_function(source, config="MMU_NOTIFIER", stub=False)``; calling it from a
 file that is built without that symbol is a build error, found before any exploration.
 """
 
@@ -27,7 +27,9 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import did_you_mean
 from .linux.kernel.core import REGISTRY, kfunc
+from .patches import AIDS, ORDER
 
 
 class PatchError(Exception):
@@ -50,11 +52,9 @@ class Patch:
     author: str = ""
     date: str = ""
     summary: str = ""
-    origin: str = ""
     overrides: dict = field(default_factory=dict)     # name -> new impl
     new: dict = field(default_factory=dict)           # name -> Declared
     fields: list = field(default_factory=list)        # (object, attribute, value)
-    extra: dict = field(default_factory=dict)         # design-specific switches
 
     def override(self, name: str):
         def deco(fn):
@@ -64,14 +64,12 @@ class Patch:
 
     def new_function(self, source: str, config: str | None = None, stub: bool = True,
                      inline: bool = False):
-        """Declare and define a function the design adds (``patch.new``)."""
+        """Declare and define a function the design adds (listed in ``patch.new``)."""
         def deco(fn):
             wrapped = kfunc(source, inline=inline)(fn)
             self.new[fn.__name__] = Declared(fn.__name__, source, config, stub, fn)
             return wrapped
         return deco
-
-    new_ = new_function
 
     def set(self, obj, attr: str, value) -> None:
         self.fields.append((obj, attr, value))
@@ -170,25 +168,16 @@ class applied:
 
 _MISSING = object()
 
-BUILTIN_DIR = Path(__file__).parent / "patches"
-
-
-def builtin_names() -> list[str]:
-    from .patches import ORDER
-    return list(ORDER)
-
 
 def load(name_or_path: str) -> Patch:
     """A built-in design by name, or a user's patch file by path."""
-    from .patches import AIDS, ORDER
     known = {**ORDER, **AIDS}
     if name_or_path in known:
         mod = importlib.import_module(f"kmodel.patches.{known[name_or_path]}")
         return mod.patch
     path = Path(name_or_path)
     if not path.suffix == ".py" or not path.exists():
-        close = _close_match(name_or_path, list(known))
-        hint = f" (did you mean {close}?)" if close else ""
+        hint = did_you_mean(name_or_path, known)
         raise PatchError(f"unknown design {name_or_path!r}{hint}; built-in designs: "
                          f"{', '.join(known)}; or give the path of a patch file")
     modname = f"kmodel_user_patch_{abs(hash(str(path.resolve())))}"
@@ -213,16 +202,6 @@ def load(name_or_path: str) -> Patch:
         if name not in REGISTRY:
             raise PatchError(f"{path}:{fn.__code__.co_firstlineno}: patch overrides {name}, "
                              f"which is not a modelled kernel function"
-                             + _hint(name, list(REGISTRY)))
+                             + did_you_mean(name, REGISTRY))
     return patch
 
-
-def _hint(name: str, choices: list[str]) -> str:
-    close = _close_match(name, choices)
-    return f" (did you mean {close}?)" if close else ""
-
-
-def _close_match(name: str, choices: list[str]) -> str | None:
-    import difflib
-    m = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return m[0] if m else None

@@ -8,8 +8,10 @@ operation), then the command that replays it.  A summary closes the output.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from kmodel.engine.schedule import decode
+from ..engine.schedule import decode
+from ..patching import load
 
 DEFAULT_LAST = 25
 MARK = ">"
@@ -125,7 +127,6 @@ def one_line_summary(cr) -> str:
 def render_summary(cr) -> str:
     """The summary block: what ran, what it found, the metrics, then the one-line
     summary."""
-    from kmodel.patching import load
     spec = cr.spec
     r = cr.result
     lines = ["Summary:"]
@@ -164,7 +165,6 @@ def _slug(s: str) -> str:
 
 def replay_file_name(spec, report, n: int) -> str:
     """<designs>-<preset>-<arch>-<scenario>-<kind>-<n>.json"""
-    from pathlib import Path
     designs = "+".join(Path(p).stem if p.endswith(".py") else p for p in spec.patches)
     return (f"{_slug(designs)}-{spec.preset}-{spec.arch}-{_slug(spec.scenario)}-"
             f"{report.kind}-{n}.json")

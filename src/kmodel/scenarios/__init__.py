@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import did_you_mean
 from .vm import ACTIVITIES, VmScenario
 
 
@@ -63,10 +64,8 @@ def resolve(spec: str) -> ScenarioDef:
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     bad = [p for p in parts if p not in ACTIVITIES]
     if not parts or bad:
-        import difflib
         what = bad[0] if bad else spec
-        close = difflib.get_close_matches(what, list(SCENARIOS) + list(ACTIVITIES), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(what, list(SCENARIOS) + list(ACTIVITIES))
         raise KeyError(f"unknown scenario or activity {what!r}{hint}; scenarios: "
                        f"{', '.join(SCENARIOS)}; activities: {', '.join(ACTIVITIES)}")
     return ScenarioDef(spec, tuple(parts), "activities: " + ", ".join(parts))
@@ -89,9 +88,7 @@ def check_knobs(knobs: dict) -> dict:
     out = {}
     for name, value in (knobs or {}).items():
         if name not in KNOBS:
-            import difflib
-            close = difflib.get_close_matches(name, list(KNOBS), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
+            hint = did_you_mean(name, KNOBS)
             raise KeyError(f"unknown knob {name!r}{hint}; knobs: {', '.join(KNOBS)}")
         kind = KNOBS[name][0]
         if kind is bool and not isinstance(value, bool):
