@@ -30,6 +30,15 @@ KNOWN_CYCLES = {
         "kmodel.linux.kernel.sched",
         "kmodel.linux.kernel.panic",
         "kmodel.linux.mm.slab",
+        # mm/slab.py's kmalloc calls might_alloc() (mm/memory.py, imported inside the
+        # function), which ties mm/ and the locking primitives into the same cycle
+        "kmodel.linux.mm.memory",
+        "kmodel.linux.mm.mm_types",
+        "kmodel.linux.mm.mmu_notifier",
+        "kmodel.linux.kernel.locking.rwsem",
+        "kmodel.linux.kernel.locking.spinlock",
+        "kmodel.linux.kernel.rcu.srcu",
+        "kmodel.linux.kernel.workqueue",
     },
 }
 # The KVM <-> arch hooks, kept as their own group (they mirror the kernel).
