@@ -39,6 +39,12 @@ KNOWN_CYCLES = {
         "kmodel.linux.kernel.locking.spinlock",
         "kmodel.linux.kernel.rcu.srcu",
         "kmodel.linux.kernel.workqueue",
+        # the hlist helpers mm/mmu_notifier.py walks and changes its list with use core's
+        # READ_ONCE/WRITE_ONCE (to be include/rwonce.h in that split), and a write
+        # through a NULL pprev oopses (arch/fault.py)
+        "kmodel.linux.include.list",
+        "kmodel.linux.include.rculist",
+        "kmodel.linux.arch.fault",
     },
 }
 # The KVM <-> arch hooks, kept as their own group (they mirror the kernel).

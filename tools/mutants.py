@@ -25,6 +25,8 @@ from kmodel.linux.kernel.rcuwait import (finish_rcuwait, prepare_to_rcuwait,
 from kmodel.linux.kernel.sched import TASK_UNINTERRUPTIBLE, schedule, set_current_state
 from kmodel.linux.mm import memory
 from kmodel.linux.mm import mmu_notifier as mn
+from kmodel.linux.include.list import hlist_empty, hlist_entry, hlist_unhashed
+from kmodel.linux.include.rculist import hlist_del_init_rcu, hlist_for_each_entry_srcu
 from kmodel.linux.mm import oom_kill
 from kmodel.linux.mm.mm_types import VM_HUGETLB, VM_PFNMAP, VM_SHARED, MMF_UNSTABLE
 from kmodel.linux.virt.kvm import kvm_main, pfncache
@@ -232,7 +234,7 @@ async def release_without_zap(sub, mm):
 async def hlist_start_without_non_block(subs, rng):
     ret = 0
     idx = await srcu_read_lock(mn.srcu())
-    for sub in await mn._walk(subs, "invalidate_range_start"):
+    async for sub in hlist_for_each_entry_srcu(subs.list, mn.srcu_held()):
         if sub.ops.invalidate_range_start is None:
             continue
         # MUTANT: no non_block_start()/non_block_end() around a non-blockable callback
@@ -243,7 +245,7 @@ async def hlist_start_without_non_block(subs, rng):
             WARN_ON(sub.ops.invalidate_range_end is not None, "ops->invalidate_range_end")
             ret = _ret
     if ret:
-        for sub in await mn._walk(subs, "undo"):
+        async for sub in hlist_for_each_entry_srcu(subs.list, mn.srcu_held()):
             if sub.ops.invalidate_range_end is None:
                 continue
             await sub.ops.invalidate_range_end(sub, rng)
@@ -253,15 +255,14 @@ async def hlist_start_without_non_block(subs, rng):
 
 async def unregister_without_synchronize_srcu(sub, mm):
     BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
-    await Op(mm.notifier_subscriptions, READ, "hlist_unhashed(&subscription->hlist)")
-    if sub.hashed:
+    if not await hlist_unhashed(sub.hlist):
         idx = await srcu_read_lock(mn.srcu())
         if sub.ops.release is not None:
             await sub.ops.release(sub, mm)
         await srcu_read_unlock(mn.srcu(), idx)
         subs = mm.notifier_subscriptions
         await spin_lock(subs.lock)
-        await mn.hlist_del_init_rcu(subs, sub)
+        await hlist_del_init_rcu(sub.hlist)
         await spin_unlock(subs.lock)
     # MUTANT: no synchronize_srcu(&srcu)
     mn.mmdrop(mm)
@@ -269,14 +270,12 @@ async def unregister_without_synchronize_srcu(sub, mm):
 
 async def hlist_release_without_synchronize_srcu(subs, mm):
     idx = await srcu_read_lock(mn.srcu())
-    for sub in await mn._walk(subs, "release"):
+    async for sub in hlist_for_each_entry_srcu(subs.list, mn.srcu_held()):
         if sub.ops.release is not None:
             await sub.ops.release(sub, mm)
     await spin_lock(subs.lock)
-    await Op(subs, WRITE, "hlist_del_init_rcu(every subscription)")
-    for sub in subs.list:
-        sub.hashed = False
-    subs.list.clear()
+    while not await hlist_empty(subs.list):
+        await hlist_del_init_rcu(hlist_entry(subs.list.first).hlist)
     await spin_unlock(subs.lock)
     await srcu_read_unlock(mn.srcu(), idx)
     # MUTANT: no synchronize_srcu(&srcu)

@@ -13,6 +13,7 @@ ORDER = {
     "oom-enter-unregister": "oom_enter_unregister",
     "oom-enter-deferred-detach": "oom_enter_deferred_detach",
     "after-oom-unregister-sync": "after_oom_unregister_sync",
+    "after-oom-unregister-sync-fixed": "after_oom_unregister_sync_fixed",
     "v2-call-srcu": "v2_call_srcu",
 }
 

@@ -4,9 +4,16 @@ mmu_notifier callback, called from __oom_kill_process through __mmu_notifier_oom
 notifier on the spot (kvm_mmu_notifier_detach, also used by kvm_destroy_vm).  Kamal's
 own report: "WARNING: possible recursive locking detected ... lock(srcu) at
 __synchronize_srcu / already holding lock at __mmu_notifier_oom_enter".
+
+Transcribed from the diff in the 2026-03-28 mail.  The pr_info() lines are left out.  The
+walk is the posted ``hlist_for_each_entry_rcu(..., rcu_read_lock_held(&srcu))``: its
+lockdep condition is compiled only with CONFIG_PROVE_RCU_LIST (not a modelled symbol),
+where the posted code would not build (rcu_read_lock_held() takes no argument), so the
+model walks without that check.
 """
 
 from kmodel.engine import WRITE, Op
+from kmodel.linux.include.rculist import hlist_for_each_entry_rcu
 from kmodel.linux.kernel.core import kfunc
 from kmodel.linux.mm import mmu_notifier as mn
 from kmodel.linux.virt.kvm import kvm_main
@@ -34,7 +41,7 @@ async def __mmu_notifier_oom_enter(mm):
     if subs is None:
         return
     idx = await mn.srcu_read_lock(mn.srcu())
-    for sub in await mn._walk(subs, "oom_enter"):
+    async for sub in hlist_for_each_entry_rcu(subs.list):
         if getattr(sub.ops, "oom_enter", None) is not None:
             await sub.ops.oom_enter(sub, mm)
     await mn.srcu_read_unlock(mn.srcu(), idx)

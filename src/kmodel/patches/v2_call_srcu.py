@@ -7,8 +7,19 @@ it).  mmu_notifier_barrier() is srcu_barrier().  kvm_destroy_vm() sees the unhas
 subscription and waits with mmu_notifier_barrier() instead of unregistering.  The header
 declares mmu_notifier_oom_enter() only with CONFIG_MMU_NOTIFIER, without a stub (the
 kernel test robot, 2026-05-03).
+
+Transcribed from the diff in the 2026-04-29 mail: the subscriptions are unlinked with
+hlist_del_init_rcu() and re-linked onto the on-stack ``oom_list`` with hlist_add_head()
+(so hlist_unhashed() is false again until the hlist_del_init() before call_srcu), every
+list change and walk through the kernel's hlist helpers, pointer by pointer.
+Deviation: the load of ``cb->subscription->ops`` in the callback is not a visible access,
+so a KASAN report on a freed subscription names the callee, not the callback.
 """
 
+from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head, \
+    hlist_del_init, hlist_empty, hlist_for_each_entry, hlist_for_each_entry_safe, \
+    hlist_unhashed
+from kmodel.linux.include.rculist import hlist_del_init_rcu
 from kmodel.linux.kernel.core import kfunc, set_bit
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON, WARN_ON_ONCE
@@ -18,7 +29,6 @@ from kmodel.linux.mm.mm_types import MMF_UNSTABLE, VM_HUGETLB, VM_PFNMAP, VM_SHA
 from kmodel.linux.mm.slab import GFP_ATOMIC, kfree, kmalloc
 from kmodel.linux.virt.kvm import kvm_main
 from kmodel.patches import _oom_hooks
-from kmodel.engine import READ, WRITE, Op
 from kmodel.patching import Patch
 
 patch = Patch(
@@ -41,31 +51,31 @@ async def mmu_notifier_oom_callback_fn(cb):
 @patch.new_function("mm/mmu_notifier.c", config="MMU_NOTIFIER", stub=False)
 async def mmu_notifier_oom_enter(mm):
     subs = mm.notifier_subscriptions
+    oom_list = HLIST_HEAD("oom_list")
     if subs is None:
         return
-    oom_list = []
     idx = await mn.srcu_read_lock(mn.srcu())
+    # "Prevent further calls to the MMU notifier, except for release and
+    # after_oom_unregister."
     await spin_lock(subs.lock)
-    for sub in await mn._walk(subs, "oom_enter"):
+    async for sub in hlist_for_each_entry_safe(subs.list):
         if getattr(sub.ops, "after_oom_unregister", None) is None:
             continue
         if WARN_ON(sub.ops.alloc_notifier is not None, "subscription->ops->alloc_notifier"):
             continue
-        await mn.hlist_del_init_rcu(subs, sub)
-        # hlist_add_head onto the on-stack oom_list: hlist_unhashed() is false again
-        await Op(subs, WRITE, f"hlist_add_head({sub.cname}, &oom_list)")
-        sub.hashed = True
-        oom_list.append(sub)
+        await hlist_del_init_rcu(sub.hlist)
+        await hlist_add_head(sub.hlist, oom_list)
     await spin_unlock(subs.lock)
-    for sub in oom_list:
+    async for sub in hlist_for_each_entry(oom_list):
         if sub.ops.release is not None:
             await sub.ops.release(sub, mm)
     await mn.srcu_read_unlock(mn.srcu(), idx)
-    for sub in oom_list:
-        # "reset hlist to unhashed state" so that kvm_destroy_vm takes the barrier path;
-        # outside subscriptions->lock
-        await Op(subs, WRITE, f"hlist_del_init({sub.cname})")
-        sub.hashed = False
+    if await hlist_empty(oom_list):
+        frame_returned(oom_list)
+        return
+    async for sub in hlist_for_each_entry_safe(oom_list):
+        # "Remove from stack-based oom_list and reset hlist to unhashed state."
+        await hlist_del_init(sub.hlist)
         cb = await kmalloc("struct mmu_notifier_oom_callback", GFP_ATOMIC)
         if cb is None:
             continue                     # "cleanup will eventually happen via unregister"
@@ -73,6 +83,7 @@ async def mmu_notifier_oom_enter(mm):
         mn.mmgrab(mm)
         await call_srcu(mn.srcu(), mmu_notifier_oom_callback_fn, cb,
                         "mmu_notifier_oom_callback_fn")
+    frame_returned(oom_list)
 
 
 @patch.new_function("mm/mmu_notifier.c", config="MMU_NOTIFIER", stub=False)
@@ -113,8 +124,7 @@ patch.set(kvm_main.kvm_mmu_notifier_ops, "after_oom_unregister",
 
 @patch.override("kvm_destroy_vm")
 async def kvm_destroy_vm(kvm):
-    await Op(kvm.mm.notifier_subscriptions, READ, "hlist_unhashed(&kvm->mmu_notifier.hlist)")
-    if not kvm.mmu_notifier.hashed:
+    if await hlist_unhashed(kvm.mmu_notifier.hlist):
         await mmu_notifier_barrier()      # "Subscription removed by OOM"
         mn.mmdrop(kvm.mm)
     else:

@@ -1,10 +1,19 @@
 """mm/mmu_notifier.c and include/linux/mmu_notifier.h: the classic (hlist) subscribers.
 
+Read against damonitor/linux (a 2025 mm development fork of torvalds/linux),
+mm/mmu_notifier.c.
+
 One global SRCU domain (``srcu``) protects every mm's subscription list; each walk of the
 list (start, end, release) is its own read section, so a grace period does not wait for
 an outstanding start..end window.  Non-blockable starts wrap each callback in
 non_block_start()/non_block_end(); a failing non-blockable start undoes the others with
-their range_end (the "undo" loop).  The end walk sees the list as it is at end time.
+their range_end (the "undo" loop).
+
+The list is ``include/linux/list.h``'s hlist (``linux/include/list.py``): a walk
+(hlist_for_each_entry_srcu) loads one ``->next`` pointer per step, so it sees each link
+as it is when it reads it -- a subscriber added or removed mid-walk is seen or missed
+exactly as in the kernel -- and the changes (hlist_add_head_rcu, hlist_del_init_rcu,
+hlist_unhashed) rewrite the same pointers the kernel's do.
 
 Lockdep sees every start and end as an acquisition of the pseudo-lock
 __mmu_notifier_invalidate_range_start_map, and registration primes fs_reclaim -> that map,
@@ -16,12 +25,15 @@ not use them.
 
 from __future__ import annotations
 
-from ...engine import READ, WRITE, Op
-from ..kernel.core import kernel, kfunc
+from ..include.list import hlist_add_head_rcu_at_setup, hlist_empty, hlist_entry, \
+    hlist_head, hlist_node, hlist_unhashed
+from ..include.rculist import hlist_del_init_rcu, hlist_for_each_entry_srcu
+from ..kernel.core import kernel, kfunc, load
 from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.panic import BUG_ON, WARN_ON
-from ..kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu
+from ..kernel.rcu.srcu import srcu_read_lock, srcu_read_lock_held, srcu_read_unlock, \
+    srcu_struct, synchronize_srcu
 from ..kernel.sched import might_sleep, non_block_end, non_block_start
 
 EAGAIN = 11
@@ -53,20 +65,23 @@ class mmu_notifier_ops:
 
 
 class mmu_notifier:
-    def __init__(self, ops: mmu_notifier_ops, owner=None):
+    """``owner`` is the struct that embeds it (container_of: struct kvm for KVM); the
+    ``hlist`` node is memory inside that struct, so freeing it poisons the node."""
+
+    def __init__(self, ops: mmu_notifier_ops, owner=None, cname: str | None = None):
         self.ops = ops
         self.mm = None
         self.users = 0
-        self.hashed = False          # !hlist_unhashed(&subscription->hlist)
-        self.owner = owner           # the struct that embeds it (container_of)
-        self.cname = f"{ops.name}"
+        self.owner = owner
+        self.cname = cname or ops.name
+        self.hlist = hlist_node(self, f"{self.cname}.hlist", parent=owner)
 
 
 class mmu_notifier_subscriptions:
     def __init__(self, mm):
-        self.list: list[mmu_notifier] = []     # hlist, newest first
-        self.lock = spinlock_t(f"&{mm.cname}->notifier_subscriptions->lock")
         self.cname = f"{mm.cname}->notifier_subscriptions"
+        self.list = hlist_head(f"{self.cname}->list")
+        self.lock = spinlock_t(f"&{mm.cname}->notifier_subscriptions->lock")
 
 
 class mmu_notifier_range:
@@ -99,19 +114,12 @@ def register_at_setup(sub: mmu_notifier, mm) -> None:
     mm.mm_count += 1
     sub.mm = mm
     sub.users = 1
-    sub.hashed = True
-    mm.notifier_subscriptions.list.insert(0, sub)
+    hlist_add_head_rcu_at_setup(sub.hlist, mm.notifier_subscriptions.list)
 
 
-async def hlist_empty(subs: mmu_notifier_subscriptions) -> bool:
-    await Op(subs, READ, f"hlist_empty({subs.cname}->list)")
-    return not subs.list
-
-
-async def _walk(subs: mmu_notifier_subscriptions, what: str) -> list[mmu_notifier]:
-    """hlist_for_each_entry_srcu: the walk sees the list as it is when it reads it."""
-    await Op(subs, READ, f"hlist_for_each_entry_srcu({subs.cname}) [{what}]")
-    return list(subs.list)
+def srcu_held() -> bool:
+    """srcu_read_lock_held(&srcu), the walkers' lockdep condition."""
+    return srcu_read_lock_held(srcu())
 
 
 # -- invalidation ----------------------------------------------------------------------
@@ -152,7 +160,7 @@ async def mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
 @kfunc("mm/mmu_notifier.c")
 async def __mmu_notifier_invalidate_range_start(rng: mmu_notifier_range) -> int:
     subs = rng.mm.notifier_subscriptions
-    if not await hlist_empty(subs):
+    if not await hlist_empty(subs.list):
         return await mn_hlist_invalidate_range_start(subs, rng)
     return 0
 
@@ -161,7 +169,8 @@ async def __mmu_notifier_invalidate_range_start(rng: mmu_notifier_range) -> int:
 async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
     ret = 0
     idx = await srcu_read_lock(srcu())
-    for sub in await _walk(subs, "invalidate_range_start"):
+    async for sub in hlist_for_each_entry_srcu(subs.list, srcu_held(),
+                                               ("mm/mmu_notifier.c", 469)):
         if sub.ops.invalidate_range_start is None:
             continue
         if not mmu_notifier_range_blockable(rng):
@@ -177,7 +186,8 @@ async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
             ret = _ret
     if ret:
         # Undo: every subscriber whose start succeeded gets its end (not in non_block).
-        for sub in await _walk(subs, "undo"):
+        async for sub in hlist_for_each_entry_srcu(subs.list, srcu_held(),
+                                                   ("mm/mmu_notifier.c", 500)):
             if sub.ops.invalidate_range_end is None:
                 continue
             await sub.ops.invalidate_range_end(sub, rng)
@@ -189,7 +199,7 @@ async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
 async def __mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
     subs = rng.mm.notifier_subscriptions
     lock_map_acquire(__mmu_notifier_invalidate_range_start_map)
-    if not await hlist_empty(subs):
+    if not await hlist_empty(subs.list):
         await mn_hlist_invalidate_end(subs, rng)
     lock_map_release(__mmu_notifier_invalidate_range_start_map)
 
@@ -197,7 +207,8 @@ async def __mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
 @kfunc("mm/mmu_notifier.c")
 async def mn_hlist_invalidate_end(subs, rng: mmu_notifier_range) -> None:
     idx = await srcu_read_lock(srcu())
-    for sub in await _walk(subs, "invalidate_range_end"):
+    async for sub in hlist_for_each_entry_srcu(subs.list, srcu_held(),
+                                               ("mm/mmu_notifier.c", 536)):
         if sub.ops.invalidate_range_end is None:
             continue
         if not mmu_notifier_range_blockable(rng):
@@ -219,7 +230,7 @@ async def mmu_notifier_release(mm) -> None:
 @kfunc("mm/mmu_notifier.c")
 async def __mmu_notifier_release(mm) -> None:
     subs = mm.notifier_subscriptions
-    if not await hlist_empty(subs):
+    if not await hlist_empty(subs.list):
         await mn_hlist_release(subs, mm)
 
 
@@ -229,14 +240,15 @@ async def mn_hlist_release(subs, mm) -> None:
     then synchronize_srcu() so that exit_mmap frees no page while a ->release (even one
     from a concurrent unregister) still runs."""
     idx = await srcu_read_lock(srcu())
-    for sub in await _walk(subs, "release"):
+    async for sub in hlist_for_each_entry_srcu(subs.list, srcu_held(),
+                                               ("mm/mmu_notifier.c", 330)):
         if sub.ops.release is not None:
             await sub.ops.release(sub, mm)
     await spin_lock(subs.lock)
-    await Op(subs, WRITE, "hlist_del_init_rcu(every subscription)")
-    for sub in subs.list:
-        sub.hashed = False
-    subs.list.clear()
+    while not await hlist_empty(subs.list):
+        sub = hlist_entry(await load(subs.list, "first",
+                                     f"hlist_entry({subs.list.cname}.first)"))
+        await hlist_del_init_rcu(sub.hlist)
     await spin_unlock(subs.lock)
     await srcu_read_unlock(srcu(), idx)
     await synchronize_srcu(srcu())
@@ -247,25 +259,18 @@ async def mmu_notifier_unregister(sub: mmu_notifier, mm) -> None:
     """mmu_notifier.c: mmu_notifier_unregister: ->release under SRCU if still hashed,
     unhash, then always synchronize_srcu() and mmdrop()."""
     BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
-    await Op(mm.notifier_subscriptions, READ, "hlist_unhashed(&subscription->hlist)")
-    if sub.hashed:
+    if not await hlist_unhashed(sub.hlist):
         idx = await srcu_read_lock(srcu())
         if sub.ops.release is not None:
             await sub.ops.release(sub, mm)
         await srcu_read_unlock(srcu(), idx)
         subs = mm.notifier_subscriptions
         await spin_lock(subs.lock)
-        await hlist_del_init_rcu(subs, sub)
+        await hlist_del_init_rcu(sub.hlist)
         await spin_unlock(subs.lock)
     await synchronize_srcu(srcu())
+    BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
     mmdrop(mm)
-
-
-async def hlist_del_init_rcu(subs: mmu_notifier_subscriptions, sub: mmu_notifier) -> None:
-    await Op(subs, WRITE, f"hlist_del_init_rcu({sub.cname})")
-    if sub in subs.list:
-        subs.list.remove(sub)
-    sub.hashed = False
 
 
 def mmgrab(mm) -> None:

@@ -60,14 +60,22 @@ def kasan_check(obj, field: str, write: bool) -> None:
     fn = culprit(trace, ts.comm)
     name = getattr(obj, "cname", type(obj).__name__)
     bar = "=" * 66
-    head = "BUG: KASAN: slab-use-after-free" if k.config.KASAN else "kmodel: use-after-free"
+    kind = getattr(obj, "kasan_kind", "slab-use-after-free")   # or a dead stack frame's
+    head = f"BUG: KASAN: {kind}" if k.config.KASAN else "kmodel: use-after-free"
     by_comm, by_pid, by_trace = freed
     lines = [bar, f"{head} in {fn}",
              f"{'Write' if write else 'Read'} of {name}->{field} by task {ts.comm}/{ts.pid}",
              ""] + k.banner(ts) + format_call_trace(trace) + [
-        "", f"Freed by task {by_comm}/{by_pid}:", "  kfree"] + [f"  {f}" for f in by_trace] + [
-        "", f"The buggy address belongs to the object {name} (struct {type(obj).__name__})",
-        bar]
+        ""] + (
+        [f"Freed by task {by_comm}/{by_pid}:", "  kfree"] + [f"  {f}" for f in by_trace] + [
+            "", f"The buggy address belongs to the object {name} "
+                f"(struct {type(obj).__name__})"]
+        if not kind.startswith("stack") else
+        [f"The buggy address belongs to stack of task {by_comm}/{by_pid}, in the frame of "
+         f"{by_trace[0] if by_trace else '?'}, which has returned:"] +
+        [f"  {f}" for f in by_trace] + [f"  (the object {name}, struct {type(obj).__name__})"]
+    ) + [bar]
     current_execution().report(Report("use-after-free",
-                                      f"slab-use-after-free: {name} used after kfree",
+                                      f"{kind}: {name} used after "
+                                      f"{'its frame returned' if kind.startswith('stack') else 'kfree'}",
                                       ts.comm, fn, trace, "\n".join(lines)))

@@ -263,7 +263,8 @@ kvm_mmu_notifier_ops = mn.mmu_notifier_ops(
 
 def kvm_init_mmu_notifier(kvm) -> None:
     """kvm_main.c: kvm_init_mmu_notifier: register on the creating process's mm."""
-    kvm.mmu_notifier = mn.mmu_notifier(kvm_mmu_notifier_ops, owner=kvm)
+    kvm.mmu_notifier = mn.mmu_notifier(kvm_mmu_notifier_ops, owner=kvm,
+                                       cname=f"{kvm.cname}->mmu_notifier")
     mn.register_at_setup(kvm.mmu_notifier, kvm.mm)
 
 

@@ -1,0 +1,1 @@
+"""include/linux: the header-only helpers the model needs (list.h and rculist.h hlists)."""
