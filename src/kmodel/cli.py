@@ -647,6 +647,16 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
         raise Exit(EXIT_INTERRUPTED)
 
 
+def _register_realkernel() -> None:
+    """kmodel repro / kmodel conform: the real-kernel package (kmodel.realkernel)."""
+    from .realkernel.commands import conform, repro
+    cli.add_command(repro)
+    cli.add_command(conform)
+
+
+_register_realkernel()
+
+
 def main() -> None:
     """The console script: click's usage errors exit 2, Ctrl-C anywhere exits 130."""
     try:

@@ -13,7 +13,6 @@ import inspect
 from contextlib import contextmanager
 
 from ..engine import current_task
-from ..linux.kernel.core import REGISTRY
 
 
 @contextmanager
@@ -21,16 +20,39 @@ def recording(sink: set):
     """While inside, every call of a registered model function adds (task name, chain
     outermost first) to ``sink``.  A plain (non-coroutine) function does not push a
     frame of its own, so its name is appended."""
-    saved = {}
-    for name, call in REGISTRY.items():
-        impl = call.impl
-        saved[name] = impl
-        call.impl = _recorder(name, impl, sink)
+    saved = []
+    for call in _model_functions():
+        saved.append((call, call.impl))
+        call.impl = _recorder(call.kernel_name, call.impl, sink)
     try:
         yield sink
     finally:
-        for name, impl in saved.items():
-            REGISTRY[name].impl = impl
+        for call, impl in saved:
+            call.impl = impl
+
+
+def _model_functions() -> list:
+    """Every @kfunc / @patchable function of the model's modules.  REGISTRY keeps one
+    function per name, but the arches define the same names (x86's and arm64's
+    kvm_arch_flush_shadow_memslot): read the modules themselves."""
+    import importlib
+    import pkgutil
+    import sys
+    from .. import linux
+    for info in pkgutil.walk_packages(linux.__path__, "kmodel.linux."):
+        importlib.import_module(info.name)       # the arches are imported lazily
+    out, seen = [], set()
+    for modname, mod in sorted(sys.modules.items()):
+        if not modname.startswith("kmodel.linux") or mod is None:
+            continue
+        for value in list(vars(mod).values()):
+            if hasattr(value, "impl") and hasattr(value, "kernel_source") \
+                    and id(value) not in seen:
+                seen.add(id(value))
+                if not hasattr(value, "kernel_name"):
+                    value.kernel_name = value.__name__
+                out.append(value)
+    return out
 
 
 def _recorder(name, impl, sink):

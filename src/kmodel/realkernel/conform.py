@@ -73,6 +73,8 @@ ALIASES = {
                          "madvise_dontneed_single_vma into one function"),
 }
 
+KERNEL_THREADS = ("oom_reaper",)      # named by their comm in the trace
+
 _SUFFIX = re.compile(r"\.(constprop|isra|part|cold|llvm)\.?\d*.*$")
 
 
@@ -124,14 +126,26 @@ def align(chain, kstack_outer_first, ksyms) -> tuple[list, list]:
     return lines, missing
 
 
-def compare(events, chains: dict, comm_task: dict, ksyms) -> list:
+def tasks_by_pid(output: str, comm_task: dict) -> dict:
+    """pid -> the model's task name, from the reproducer's "task COMM PID" lines (the
+    trace's own comm column comes from a pid -> comm cache and can be stale)."""
+    out = {}
+    for m in re.finditer(r"^kmodel-repro: task (\S+) (\d+)$", output, re.MULTILINE):
+        if m.group(1) in comm_task:
+            out[int(m.group(2))] = comm_task[m.group(1)]
+    return out
+
+
+def compare(events, chains: dict, comm_task: dict, ksyms, pid_task=None) -> list:
     """The rows of the table: one per distinct (task, tracepoint, kernel stack), then the
     model's chains at a probe that the kernel never showed for that task."""
     rows: list[Row] = []
     seen_keys = set()
     groups: dict = {}
     for ev in events:
-        task = comm_task.get(ev.task)
+        task = (pid_task or {}).get(ev.pid)
+        if task is None and ev.task in KERNEL_THREADS:
+            task = comm_task.get(ev.task)
         if task is None or ev.name not in PROBES:
             continue
         groups.setdefault((task, ev.name, tuple(ev.stack)), []).append(ev)
@@ -249,6 +263,32 @@ def kernel_config(symbol: str) -> bool | None:
     return f"CONFIG_{symbol}=y" in text
 
 
+def splat_summary(c) -> str:
+    """The kernel log against the model's reports for the host's preset."""
+    preset = "rt" if c.rt else "nonrt"
+    model = [f"{k}: {t}" for k, t, _tr in c.model_reports]
+    lines = []
+    if c.splats:
+        lines.append("kernel log: splats during the run:")
+        lines += ["  " + s for s in c.splats[:20]]
+    else:
+        lines.append("kernel log: no BUG, WARNING or lockdep splat during the run")
+    lines.append(f"the model (upstream, preset {preset}): " +
+                 ("; ".join(model) if model else "no report"))
+    if c.rt and kernel_config("DEBUG_ATOMIC_SLEEP"):
+        want = [tr for k, _t, tr in c.model_reports if k == "sleep-in-atomic"]
+        got = any("sleeping function called from invalid context" in s for s in c.splats)
+        lines.append("PREEMPT_RT + DEBUG_ATOMIC_SLEEP: the model " +
+                     ("splats" if want else "does not splat") + ", the kernel " +
+                     ("splats" if got else "does not") +
+                     (": agree" if bool(want) == got else ": DISAGREE"))
+    elif not c.rt:
+        lines.append("this kernel is not PREEMPT_RT: the thread's splat needs PREEMPT_RT and "
+                     "DEBUG_ATOMIC_SLEEP" + ("; the model agrees (no splat)"
+                                             if not model and not c.splats else ""))
+    return "\n".join(lines)
+
+
 # -- the run ------------------------------------------------------------------------
 
 @dataclass
@@ -305,7 +345,8 @@ def run(scenario: str, knobs: dict | None = None, record: dict | None = None,
             missing = list(inst.missing)
         kmsg = log.lines()
     events = tracing.parse(text, start_marker="go ", end_marker=" end")
-    rows = compare(events, chains, comm_to_task(repro.activities), kernel_symbols())
+    comm_task = comm_to_task(repro.activities)
+    rows = compare(events, chains, comm_task, kernel_symbols(), tasks_by_pid(out, comm_task))
     return Conformance(repro.name, rows, out, proc.returncode, splats(kmsg), missing,
                        reports, rt, time.perf_counter() - t0)
 

@@ -370,7 +370,7 @@ static void *vm_thread(void *arg)
 		while (cow_ready != 2)
 			usleep(1000);
 	}
-	say(act, 'R');
+	say_val(act, 'R', (int)syscall(SYS_gettid));
 	wait_go(act);
 	say(act, 'S');
 	say(act, act_vm(act) ? 'E' : 'D');
@@ -411,7 +411,7 @@ static void qemu_main(void)
 		}
 		cow_ready = 2;
 	}
-	say(A_QEMU, 'R');
+	say_val(A_QEMU, 'R', getpid());
 	if (HAVE_ACT(A_VM_CLOSE)) {
 		wait_go(A_VM_CLOSE);
 		say(A_VM_CLOSE, 'S');
@@ -454,7 +454,7 @@ static void lmkd_main(pid_t qemu)
 	if (sched_setscheduler(0, SCHED_FIFO, &sp) < 0)
 		note("lmkd: cannot run as SCHED_FIFO (%s): qemu may exit before the reap, and then "
 		     "process_mrelease() finds nothing of KVM's", strerror(errno));
-	say(A_MRELEASE, 'R');
+	say_val(A_MRELEASE, 'R', getpid());
 	wait_go(A_MRELEASE);
 	say(A_MRELEASE, 'S');
 	if (syscall(__NR_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0)
@@ -475,8 +475,7 @@ static void stress_main(int act)
 	set_comm("stress-ng");
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	join_memcg();
-	oom_score_adj(-1000);        /* never the victim: it waits for the reaper instead */
-	say(act, 'R');
+	say_val(act, 'R', getpid());
 	wait_go(act);
 	say(act, 'S');
 	/* charge the cgroup past its limit, a MiB at a time: the kernel's OOM killer picks the
@@ -503,7 +502,7 @@ static void bash_main(void)
 	p = mmap(NULL, VICTIM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p != MAP_FAILED)
 		memset(p, 1, VICTIM_SIZE);
-	say(A_BASH, 'R');
+	say_val(A_BASH, 'R', getpid());
 	for (;;)
 		pause();
 }
@@ -612,6 +611,8 @@ static int wait_for(int act, char what, int timeout_ms)
 		if (m.act < 0 || m.act >= NACT)
 			continue;
 		seen[m.act] = m.what;
+		if (m.what == 'R' && m.val > 0 && m.act != A_HOLD)   /* who is who, for the trace */
+			note("task %s %d", ACT_COMM[m.act], m.val);
 		if (m.what == 'S')
 			seen_S[m.act] = 1;
 		if (m.what == 'D' || m.what == 'E')
