@@ -165,6 +165,13 @@ def compare(events, chains: dict, comm_task: dict, ksyms, pid_task=None) -> list
             if best is None or len(missing) < len(best[2]):
                 best = (c, lines, missing)
         c, lines, missing = best
+        anchor = next((m for m in reversed(c) if not ksyms or m in ksyms), None)
+        if anchor in missing:
+            # the innermost model frame the kernel has a symbol for is not on the stack:
+            # this stack is another path to the same tracepoint, one the model lacks
+            rows.append(Row(f"{task} {name}", [], kstack, [("", f, "") for f in kstack],
+                            "not in the model", len(evs)))
+            continue
         rows.append(Row(f"{task} {name}", list(c), kstack, lines,
                         "yes" if not missing else "NO", len(evs), missing))
     for name, (anchors, _where) in PROBES.items():

@@ -373,7 +373,10 @@ static void *vm_thread(void *arg)
 	say_val(act, 'R', (int)syscall(SYS_gettid));
 	wait_go(act);
 	say(act, 'S');
-	say(act, act_vm(act) ? 'E' : 'D');
+	mark("kmodel-repro: start %s", ACT_NAME[act]);
+	int rc = act_vm(act);
+	mark("kmodel-repro: done %s", ACT_NAME[act]);     /* glibc's thread exit follows */
+	say(act, rc ? 'E' : 'D');
 	return NULL;
 }
 
@@ -415,10 +418,12 @@ static void qemu_main(void)
 	if (HAVE_ACT(A_VM_CLOSE)) {
 		wait_go(A_VM_CLOSE);
 		say(A_VM_CLOSE, 'S');
+		mark("kmodel-repro: start vm-close");
 		/* the vCPU's fd and its kvm_run mapping hold the VM too: the VM fd's close is the
 		 * last reference (kvm_vm_release -> kvm_put_kvm -> kvm_destroy_vm) */
 		close_vcpu_fd();
 		close(V.vm);
+		mark("kmodel-repro: done vm-close");
 		say(A_VM_CLOSE, 'D');
 	}
 	if (HAVE_ACT(A_EXIT)) {

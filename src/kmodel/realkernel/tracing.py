@@ -99,6 +99,10 @@ def parse(text: str, start_marker: str | None = None, end_marker: str | None = N
     last: Event | None = None
     by_pid: dict[int, Event] = {}       # the stack line follows its event on its CPU,
     inside = start_marker is None
+    # a task that marks "start X" / "done X" counts only between its two marks (its
+    # set-up before and its thread's teardown after are not the activity)
+    marked: set = set()
+    active: set = set()
     for line in text.splitlines():
         if line.startswith("#") or not line.strip():
             continue
@@ -119,13 +123,20 @@ def parse(text: str, start_marker: str | None = None, end_marker: str | None = N
             continue
         name = m.group("name").strip()
         if name == "tracing_mark_write":
+            pid = int(m.group("pid"))
+            if ": start " in m.group("text"):
+                marked.add(pid)
+                active.add(pid)
+            elif ": done " in m.group("text"):
+                active.discard(pid)
             if start_marker and start_marker in m.group("text"):
                 inside = True
             if end_marker and end_marker in m.group("text"):
                 inside = False
             last = None
             continue
-        if not inside:
+        pid = int(m.group("pid"))
+        if not inside or (pid in marked and pid not in active):
             last = None
             continue
         ev = Event(m.group("task").strip(), int(m.group("pid")), name, m.group("text"))
