@@ -166,9 +166,10 @@ def compare(events, chains: dict, comm_task: dict, ksyms, pid_task=None) -> list
                 best = (c, lines, missing)
         c, lines, missing = best
         anchor = next((m for m in reversed(c) if not ksyms or m in ksyms), None)
-        if anchor in missing:
-            # the innermost model frame the kernel has a symbol for is not on the stack:
-            # this stack is another path to the same tracepoint, one the model lacks
+        if anchor in missing and anchor != c[-1]:
+            # the innermost model frame the kernel has a symbol for (short of the probe's
+            # own function) is not on the stack: another path to the same tracepoint,
+            # one the model lacks
             rows.append(Row(f"{task} {name}", [], kstack, [("", f, "") for f in kstack],
                             "not in the model", len(evs)))
             continue
