@@ -114,3 +114,43 @@ def test_tracing_and_children_are_gone_afterwards():
             except OSError:
                 continue
             assert comm not in ("kmodel-repro", "lmkd", "kmodel-hold"), comm
+
+
+def test_ctrl_c_leaves_no_tracing_no_cgroup_no_process():
+    """SIGINT in the middle of an OOM run (during the reaper's 2 s wait)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    code = ("from kmodel.realkernel import conform\n"
+            "try:\n    conform.run('oom-reap')\nexcept KeyboardInterrupt:\n"
+            "    print('interrupted')\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.time() + 30
+    while time.time() < deadline and not _comm_running("kmodel-hold"):
+        time.sleep(0.05)
+    assert _comm_running("kmodel-hold"), "the reproducer never reached the OOM phase"
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=30)
+    assert "interrupted" in out
+    time.sleep(0.2)
+    tr = env.tracefs() / "instances"
+    assert not any(x.name.startswith("kmodel-") for x in tr.iterdir())
+    mem = env.cgroup_root() / "memory"
+    assert not list(mem.glob("kmodel-repro-*")) if mem.is_dir() else True
+    for comm in ("kmodel-repro", "lmkd", "kmodel-hold", "stress-ng", "qemu"):
+        assert not _comm_running(comm), comm
+
+
+def _comm_running(name):
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                st = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            comm, state = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2]
+            if comm == name and state != "Z":
+                return True
+    return False

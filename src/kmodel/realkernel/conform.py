@@ -273,7 +273,7 @@ def kernel_config(symbol: str) -> bool | None:
 
 def splat_summary(c) -> str:
     """The kernel log against the model's reports for the host's preset."""
-    preset = "rt" if c.rt else "nonrt"
+    preset = c.model_preset
     model = [f"{k}: {t}" for k, t, _tr in c.model_reports]
     lines = []
     if c.splats:
@@ -291,9 +291,9 @@ def splat_summary(c) -> str:
                      ("splats" if got else "does not") +
                      (": agree" if bool(want) == got else ": DISAGREE"))
     elif not c.rt:
+        agree = preset == "nonrt" and not model and not c.splats
         lines.append("this kernel is not PREEMPT_RT: the thread's splat needs PREEMPT_RT and "
-                     "DEBUG_ATOMIC_SLEEP" + ("; the model agrees (no splat)"
-                                             if not model and not c.splats else ""))
+                     "DEBUG_ATOMIC_SLEEP" + ("; the model agrees (no splat)" if agree else ""))
     return "\n".join(lines)
 
 
@@ -310,6 +310,7 @@ class Conformance:
     model_reports: list       # (kind, title, trace) of the model's reports, host preset
     rt: bool
     seconds: float
+    model_preset: str = "nonrt"   # the preset the model ran with (a record's own)
 
     @property
     def disagreements(self) -> list:
@@ -327,6 +328,8 @@ def run(scenario: str, knobs: dict | None = None, record: dict | None = None,
     env.check_run(repro.activities, tracing=True)
     rt = realtime()
     preset = "rt" if rt else "nonrt"
+    if record is not None and isinstance(record.get("preset"), str):
+        preset = record["preset"]                # a replay runs the record as saved
     from .chains import model_run
     chains, reports = model_run(repro.name if record is None else record["scenario"],
                                 repro.knobs, preset, record=record)
@@ -356,18 +359,43 @@ def run(scenario: str, knobs: dict | None = None, record: dict | None = None,
     comm_task = comm_to_task(repro.activities)
     rows = compare(events, chains, comm_task, kernel_symbols(), tasks_by_pid(out, comm_task))
     return Conformance(repro.name, rows, out, proc.returncode, splats(kmsg), missing,
-                       reports, rt, time.perf_counter() - t0)
+                       reports, rt, time.perf_counter() - t0, preset)
 
 
 def _stop(proc) -> None:
-    """The reproducer cleans up on SIGTERM (its children, its cgroup); SIGKILL after 5 s."""
+    """The reproducer cleans up on SIGTERM (its children, its cgroup); after 5 s it is
+    killed, and what it left is removed here: the processes of its session and of its
+    memory cgroup, then the cgroup."""
     import signal
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=5)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        return
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+    root = env.cgroup_root()
+    for cg in (root / "memory" / f"kmodel-repro-{proc.pid}", root / f"kmodel-repro-{proc.pid}"):
+        if not cg.is_dir():
+            continue
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (cg / "cgroup.procs").read_text().split()]
+            except OSError:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                cg.rmdir()
+                break
+            except OSError:
+                time.sleep(0.1)
