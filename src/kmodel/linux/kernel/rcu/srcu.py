@@ -13,11 +13,22 @@
 
 Simplified: the two-index flip of srcutree is not modelled; a grace period is exactly
 "every reader that was inside when it started has left", which is what callers rely on.
+
+Dependencies, as the search sees them.  Starting a grace period (synchronize_srcu,
+call_srcu) takes a snapshot of the readers inside: it conflicts with every
+srcu_read_lock and srcu_read_unlock of the domain (either order matters).  Its end waits
+for the snapshot's readers only, one at a time, each on that reader's own token
+(``(ssp, "reader", token)``), which its srcu_read_unlock releases: so a grace period's
+end happens after exactly those unlocks, and does not conflict with a reader that came
+later (which it does not wait for) -- with one object for the whole domain every later
+srcu_read_lock would count as a race with it, and the search would explore both orders
+of events that commute.  Callbacks are ordered among themselves on
+``(ssp, "callbacks")``.
 """
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, REL_R, WRITE, Op
+from ....engine import ACQ_R, REL_R, REL_W, WRITE, Op
 from ..core import kernel, kfunc
 from ..sched import Blocked, current, might_sleep
 from ..workqueue import spawn_kworker
@@ -28,14 +39,19 @@ class srcu_struct:
         self.name = name              # lockdep class: "srcu", "&kvm->srcu"
         self.cname = name
         self.readers: dict[int, object] = {}   # reader token -> task_struct
+        self.left: set[int] = set()            # tokens whose read section has ended
         self.next_token = 0
         self.idx = 0
         self.callbacks_queued = 0
         self.callbacks_invoked = 0
 
 
-def _gp_done(ssp: srcu_struct, snapshot: tuple) -> bool:
-    return not any(tok in ssp.readers for tok in snapshot)
+async def _wait_for_readers(ssp: srcu_struct, snapshot: tuple, label: str, how: str):
+    """The end of a grace period: wait until each reader of ``snapshot`` has left."""
+    for i in range(len(snapshot)):
+        tok = snapshot[i]
+        await Blocked((ssp, "reader", tok), ACQ_R, label,
+                      lambda tok=tok: tok in ssp.left, how)
 
 
 @kfunc("include/linux/srcu.h")
@@ -54,6 +70,8 @@ async def srcu_read_unlock(ssp: srcu_struct, idx: int) -> None:
     kernel().lockdep.release(ssp.name, ssp)
     await Op(ssp, REL_R, f"srcu_read_unlock({ssp.name})")
     ssp.readers.pop(idx, None)
+    await Op((ssp, "reader", idx), REL_W, f"srcu_read_unlock({ssp.name}): end of reader")
+    ssp.left.add(idx)
     ts = current()
     ts.srcu_tokens = [t for t in getattr(ts, "srcu_tokens", []) if t != (ssp, idx)]
 
@@ -74,8 +92,8 @@ async def __synchronize_srcu(ssp: srcu_struct) -> None:
     might_sleep("kernel/rcu/srcutree.c", 1462)
     await Op(ssp, WRITE, f"synchronize_srcu({ssp.name}): start grace period")
     snapshot = tuple(ssp.readers)
-    await Blocked(ssp, WRITE, f"wait_for_completion(srcu grace period of {ssp.name})",
-                  lambda: _gp_done(ssp, snapshot), "D")
+    await _wait_for_readers(ssp, snapshot,
+                            f"wait_for_completion(srcu grace period of {ssp.name})", "D")
 
 
 @kfunc("kernel/rcu/srcutree.c")
@@ -103,14 +121,16 @@ async def call_srcu(ssp: srcu_struct, func, arg, name: str) -> None:
 async def srcu_invoke_callbacks(ssp: srcu_struct, snapshot, seq, func, arg) -> None:
     """srcutree.c: srcu_invoke_callbacks: once the grace period has ended, run the
     callback with bottom halves disabled; callbacks of one srcu_struct run in order."""
-    await Blocked(ssp, WRITE, f"srcu grace period for callback #{seq} of {ssp.name}",
-                  lambda: _gp_done(ssp, snapshot) and ssp.callbacks_invoked == seq, "I")
+    label = f"srcu grace period for callback #{seq} of {ssp.name}"
+    await _wait_for_readers(ssp, snapshot, label, "I")
+    await Blocked((ssp, "callbacks"), WRITE, label,
+                  lambda: ssp.callbacks_invoked == seq, "I")
     local_bh_disable()
     try:
         await func(arg)
     finally:
         local_bh_enable()
-    await Op(ssp, WRITE, f"srcu callback #{seq} of {ssp.name} done")
+    await Op((ssp, "callbacks"), WRITE, f"srcu callback #{seq} of {ssp.name} done")
     ssp.callbacks_invoked += 1
 
 
@@ -121,7 +141,8 @@ async def srcu_barrier(ssp: srcu_struct) -> None:
     might_sleep("kernel/rcu/srcutree.c", 1690)
     await Op(ssp, WRITE, f"srcu_barrier({ssp.name})")
     target = ssp.callbacks_queued
-    await Blocked(ssp, WRITE, f"wait_for_completion(srcu_barrier of {ssp.name})",
+    await Blocked((ssp, "callbacks"), WRITE,
+                  f"wait_for_completion(srcu_barrier of {ssp.name})",
                   lambda: ssp.callbacks_invoked >= target, "D")
 
 
