@@ -325,10 +325,19 @@ static int run_guest(unsigned long entry)
 	if (ioctl(V.vcpu, KVM_SET_REGS, &regs) < 0)
 		return vm_ioctl_err("KVM_SET_REGS");
 	for (int i = 0; i < 16; i++) {
-		if (ioctl(V.vcpu, KVM_RUN, 0) < 0)
-			return errno == EINTR ? 0 : vm_ioctl_err("KVM_RUN");
+		if (ioctl(V.vcpu, KVM_RUN, 0) < 0) {
+			if (errno == EINTR)
+				return 0;
+			if (errno == EFAULT) {   /* a race lost to munmap: the model has it too */
+				note("qemu-vcpu0: KVM_RUN: EFAULT: the guest's memory was unmapped first");
+				return 0;
+			}
+			return vm_ioctl_err("KVM_RUN");
+		}
 		if (V.run->exit_reason == KVM_EXIT_HLT)
 			return 0;
+		if (V.run->exit_reason == KVM_EXIT_MMIO)
+			continue;                /* gfn 0x10's memslot was deleted first: MMIO now */
 		if (V.run->exit_reason != KVM_EXIT_IO) {
 			note("qemu-vcpu0: unexpected exit reason %u", V.run->exit_reason);
 			return -1;
