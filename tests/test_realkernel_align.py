@@ -89,3 +89,38 @@ def test_reproducer_says_what_stops_it_and_exits_2(tmp_path):
     assert p.returncode == 2
     assert p.stdout.strip().startswith("kmodel-repro: cannot run: /dev/kvm:")
     assert p.stdout.count("\n") == 1
+
+
+KMSG = [
+    "BUG: sleeping function called from invalid context at kernel/locking/spinlock_rt.c:48",
+    "in_atomic(): 0, irqs_disabled(): 0, non_block: 1, pid: 812, name: lmkd",
+    "Call Trace:",
+    " <TASK>",
+    " dump_stack_lvl+0x4d/0x70",
+    " __might_resched+0x17f/0x1c0",
+    " rt_spin_lock+0x2d/0xb0",
+    " ? kvm_unrelated+0x10/0x20",
+    " kvm_mmu_notifier_invalidate_range_start+0x5a/0x3c0",
+    " __mmu_notifier_invalidate_range_start+0x1a6/0x260",
+    " __oom_reap_task_mm+0x1b4/0x1f0",
+    " __do_sys_process_mrelease+0x187/0x240",
+    " do_syscall_64+0x5b/0x170",
+    " </TASK>",
+]
+
+
+def test_a_kernel_splat_is_read_and_compared_with_the_models():
+    (first, trace), = conform.splat_traces(KMSG)
+    assert first.startswith("BUG: sleeping function called from invalid context")
+    assert trace[:3] == ["dump_stack_lvl", "__might_resched", "rt_spin_lock"]
+    assert "kvm_unrelated" not in trace          # "? " frames are unreliable
+    model = ["__might_resched", "rt_spin_lock", "kvm_mmu_notifier_invalidate_range_start",
+             "mn_hlist_invalidate_range_start", "__mmu_notifier_invalidate_range_start",
+             "mmu_notifier_invalidate_range_start_nonblock", "__oom_reap_task_mm",
+             "process_mrelease"]
+    ksyms = set(trace) | {"__might_resched", "rt_spin_lock"}
+    _lines, missing = conform.compare_splat(model, trace, ksyms)
+    assert missing == []
+    _lines, missing = conform.compare_splat(model, [f for f in trace if f != "rt_spin_lock"],
+                                            ksyms)
+    assert missing == ["rt_spin_lock"]

@@ -250,6 +250,38 @@ def splats(lines) -> list:
     return [ln for ln in lines if SPLAT.search(ln)]
 
 
+_FRAME = re.compile(r"^\s+(?:\? )?([A-Za-z_][\w.]*)\+0x[0-9a-f]+/0x[0-9a-f]+")
+
+
+def splat_traces(lines) -> list:
+    """(first line, call trace innermost first) of each splat in the kernel log: the
+    frames are the records after it that look like " fn+0x1a/0x40" (unreliable "? "
+    frames included, as the kernel prints them), up to the next splat or "---[ end"."""
+    out = []
+    cur = None
+    for ln in lines:
+        if SPLAT.search(ln) and not ln.startswith(" "):
+            cur = (ln, [])
+            out.append(cur)
+            continue
+        if cur is None:
+            continue
+        if ln.startswith("---[ end"):
+            cur = None
+            continue
+        m = _FRAME.match(ln)
+        if m and not ln.lstrip().startswith("?"):
+            cur[1].append(_SUFFIX.sub("", m.group(1)))
+    return out
+
+
+def compare_splat(model_trace, kernel_trace, ksyms) -> tuple[list, list]:
+    """The model's splat trace against the kernel's (both innermost first): align them
+    outermost first, as the stacks are; the model's detector frames (``__might_resched``
+    and the lock) are compared like any other."""
+    return align(list(reversed(model_trace)), list(reversed(kernel_trace)), ksyms)
+
+
 def realtime() -> bool:
     """A PREEMPT_RT kernel: /sys/kernel/realtime, or PREEMPT_RT in uname -v."""
     try:
@@ -285,11 +317,18 @@ def splat_summary(c) -> str:
                  ("; ".join(model) if model else "no report"))
     if c.rt and kernel_config("DEBUG_ATOMIC_SLEEP"):
         want = [tr for k, _t, tr in c.model_reports if k == "sleep-in-atomic"]
-        got = any("sleeping function called from invalid context" in s for s in c.splats)
+        got = [tr for first, tr in c.splat_traces
+               if "sleeping function called from invalid context" in first]
         lines.append("PREEMPT_RT + DEBUG_ATOMIC_SLEEP: the model " +
                      ("splats" if want else "does not splat") + ", the kernel " +
                      ("splats" if got else "does not") +
-                     (": agree" if bool(want) == got else ": DISAGREE"))
+                     (": agree" if bool(want) == bool(got) else ": DISAGREE"))
+        if want and got:
+            al, missing = compare_splat(want[0], got[0], kernel_symbols())
+            lines.append("the splat's call trace, model against kernel: " +
+                         ("the kernel's contains the model's" if not missing else
+                          "the kernel's lacks " + ", ".join(missing)))
+            lines += ["  " + f"{m:44} {k:44} {n}".rstrip() for m, k, n in al]
     elif not c.rt:
         agree = preset == "nonrt" and not model and not c.splats
         lines.append("this kernel is not PREEMPT_RT: the thread's splat needs PREEMPT_RT and "
@@ -311,6 +350,7 @@ class Conformance:
     rt: bool
     seconds: float
     model_preset: str = "nonrt"   # the preset the model ran with (a record's own)
+    splat_traces: list = field(default_factory=list)   # (first line, trace) per splat
 
     @property
     def disagreements(self) -> list:
@@ -359,7 +399,7 @@ def run(scenario: str, knobs: dict | None = None, record: dict | None = None,
     comm_task = comm_to_task(repro.activities)
     rows = compare(events, chains, comm_task, kernel_symbols(), tasks_by_pid(out, comm_task))
     return Conformance(repro.name, rows, out, proc.returncode, splats(kmsg), missing,
-                       reports, rt, time.perf_counter() - t0, preset)
+                       reports, rt, time.perf_counter() - t0, preset, splat_traces(kmsg))
 
 
 def _stop(proc) -> None:
