@@ -28,6 +28,7 @@ from .patches import AIDS, ORDER
 from .patching import PatchError, load
 from .report import html as html_report
 from .report import json_report, junit
+from .report.diff import design_diff, module_of, obj_name, value_name
 from .report.matrix import print_table, to_markdown
 from .report.text import (
     one_line_summary,
@@ -503,18 +504,29 @@ def replay(file, full_trace, html_path):
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("name", metavar="NAME|FILE")
+@click.option("--diff", "as_diff", is_flag=True,
+              help="Show the design as a unified diff against the upstream model.")
 @handled
-def explain(name):
+def explain(name, as_diff):
     """What a design changes: its title, author, date and summary, the docstring of its
     module, and the kernel functions it overrides or adds.
+
+    With --diff, the design as a unified diff against the upstream model: each function
+    it overrides (upstream's body against the design's), each function and helper it
+    adds, each field it sets -- what a reviewer reads first, and what goes into a mail.
 
     \b
     Examples:
       kmodel explain v1-raw-mn-lock
+      kmodel explain v1-raw-mn-lock --diff
       kmodel explain examples/my_design.py
     """
     p = load(name)
-    mod = _module_of(p)
+    if as_diff:
+        diff = design_diff(p)
+        click.echo(diff if diff else f"kmodel: {p.name} changes nothing", nl=not diff)
+        return
+    mod = module_of(p)
     click.echo(f"{p.name}: {p.title}")
     if p.author or p.date:
         click.echo(f"  author: {p.author or '?'}    date: {p.date or '?'}")
@@ -537,25 +549,9 @@ def explain(name):
     if p.fields:
         click.echo("\nSets:")
         for obj, attr, value in p.fields:
-            what = getattr(value, "__name__", repr(value))
-            click.echo(f"  {_obj_name(obj)}.{attr} = {what}")
+            click.echo(f"  {obj_name(obj)}.{attr} = {value_name(value)}")
     if not (p.overrides or p.new or p.fields):
         click.echo("\nChanges nothing.")
-
-
-def _module_of(p):
-    for m in list(sys.modules.values()):
-        if getattr(m, "patch", None) is p:
-            return m
-    return None
-
-
-def _obj_name(obj) -> str:
-    for attr in ("name", "__name__"):
-        v = getattr(obj, attr, None)
-        if isinstance(v, str):
-            return v
-    return type(obj).__name__
 
 
 # -- matrix -----------------------------------------------------------------------------
