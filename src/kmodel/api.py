@@ -14,6 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from . import cache as _cache
 from . import spec as _spec
 from .build import build_config, prepare, reraise_patch_error
 from .engine import ModelError, Report, Result, ScheduleError
@@ -40,6 +41,8 @@ class CheckResult:
     # label) and how it ended ("done", "deadlock", "budget", ...).
     trace: list | None = None
     outcome: str | None = None
+    # Set when run_check(cache=True) answered from the results cache (kmodel.cache).
+    cached: bool = False
 
     @property
     def verdict(self) -> str:
@@ -77,14 +80,18 @@ class CheckResult:
 
 
 def run_check(spec: CheckSpec, progress=None, *, jobs: int | None = 1,
-              ray: str | None = None) -> CheckResult:
+              ray: str | None = None, cache: bool = False) -> CheckResult:
     """Run one check.  ``progress``, if given, is called with a ``Progress`` (the same
     object each time) after every execution; it runs on the exploring thread, so it
     should only record the numbers.
 
     ``jobs`` > 1 partitions the search over that many worker processes (None: every
     core), ``ray`` ("auto" or a cluster address) over a Ray cluster; see
-    ``kmodel.workers`` for what stays identical to the sequential run."""
+    ``kmodel.workers`` for what stays identical to the sequential run.
+
+    ``cache``: answer from the results cache when nothing the result depends on has
+    changed (the result then has ``cached`` set), and keep the result there
+    (``kmodel.cache`` says what is kept and what invalidates an entry)."""
     model = prepare(spec)
     config = model.config
     errors = build_errors(model.patches, config)
@@ -98,7 +105,14 @@ def run_check(spec: CheckSpec, progress=None, *, jobs: int | None = 1,
                         "MMU_NOTIFIER: with MMU_NOTIFIER=n only the build is checked, and "
                         "it built")
     factory = model.factory
-    parallel = ray is not None or (jobs or os.cpu_count() or 1) > 1
+    parallel = _partitioned(jobs, ray)
+    key = None
+    if cache:
+        key = _cache.key(spec, [*model.scenario.aids, *spec.patches], parallel)
+        hit = _cache.load(key)
+        if isinstance(hit, CheckResult):
+            hit.cached = True
+            return hit
     if progress is not None and not parallel:
         factory = watched(factory, progress)
     t0 = time.perf_counter()
@@ -116,7 +130,27 @@ def run_check(spec: CheckSpec, progress=None, *, jobs: int | None = 1,
         raise
     # a composite strategy (bounded, then dpor) times each phase: report the whole
     result.elapsed_s = max(result.elapsed_s, time.perf_counter() - t0)
-    return CheckResult(spec, config, result, used)
+    cr = CheckResult(spec, config, result, used)
+    if key is not None and _cache.keepable(spec, result):
+        _cache.store(key, cr)
+    return cr
+
+
+def _partitioned(jobs: int | None, ray: str | None) -> bool:
+    return ray is not None or (jobs or os.cpu_count() or 1) > 1
+
+
+def cached_result(spec: CheckSpec, *, jobs: int | None = 1,
+                  ray: str | None = None) -> CheckResult | None:
+    """The result ``run_check(spec, jobs=jobs, ray=ray, cache=True)`` would answer from
+    the cache without running anything, or None (BadInput for a bad spec)."""
+    model = prepare(spec)
+    hit = _cache.load(_cache.key(spec, [*model.scenario.aids, *spec.patches],
+                                 _partitioned(jobs, ray)))
+    if not isinstance(hit, CheckResult):
+        return None
+    hit.cached = True
+    return hit
 
 
 SHRINK_SECONDS = 2.0          # per report
@@ -212,4 +246,4 @@ def replay(record: dict, *, check_report: bool = True) -> CheckResult:
 
 
 __all__ = ["CheckSpec", "CheckResult", "BadInput", "BuildOnly", "Progress", "run_check",
-           "replay", "build_config", "unknown", "STRATEGIES", "ARCHES"]
+           "cached_result", "replay", "build_config", "unknown", "STRATEGIES", "ARCHES"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from . import api
+from . import api, cache
 from . import matrix as mx
 from .errors import did_you_mean, where
 from .linux.config import PRESETS, SYMBOLS
@@ -340,6 +340,20 @@ _ray_option = click.option(
     help="Run on a Ray cluster (pip install 'kmodel[ray]'): 'auto' for the cluster this "
          "machine belongs to, or its address (host:6379, ray://host:10001).")
 
+_cache_option = click.option(
+    "--no-cache", is_flag=True,
+    help="Run every check, even one whose result is in the cache (a check answers from "
+         "the cache when the model's sources, its patch files and its options are "
+         "unchanged; KMODEL_CACHE_DIR sets the directory, KMODEL_NO_CACHE=1 is "
+         "--no-cache).")
+
+
+def _from_cache_note(n: int, total: int) -> None:
+    if n:
+        what = "the check" if total == 1 else f"{n} of {total} checks"
+        click.echo(f"kmodel: {what} answered from the cache in {cache.directory()} "
+                   "(--no-cache runs again)", err=True)
+
 
 CHECK_HELP = """Check designs under one configuration and scenario.
 
@@ -415,10 +429,12 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
                                                   "summary line.")
 @_jobs_option("Worker processes that share the search.")
 @_ray_option
+@_cache_option
 @handled
 def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs, seed,
           time_limit, max_executions, max_steps, knobs, stop_on_first, no_shrink,
-          json_path, junit_path, html_path, out_dir, full_trace, quiet, jobs, ray):
+          json_path, junit_path, html_path, out_dir, full_trace, quiet, jobs, ray,
+          no_cache):
     _check_jobs(jobs)
     spec = api.CheckSpec(patches=list(patches) or ["upstream"], preset=preset,
                          config=_parse_config(configs), arch=arch, scenario=scenario,
@@ -429,13 +445,15 @@ def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs,
     label = f"{'+'.join(spec.patches)} {preset} {arch} {scenario}"
     try:
         with Ticker(_progress_enabled(quiet), label) as ticker:
-            cr = api.run_check(spec, progress=ticker, jobs=jobs, ray=ray)
+            cr = api.run_check(spec, progress=ticker, jobs=jobs, ray=ray,
+                               cache=cache.enabled(no_cache))
     except KeyboardInterrupt:
         click.echo("kmodel: interrupted before the check had a result", err=True)
         raise Exit(EXIT_INTERRUPTED)
     shown = _save_and_print(cr, Path(out_dir), full_trace, quiet)
     _write_outputs(cr, shown, json_path, junit_path, html_path)
     click.echo(one_line_summary(cr) if quiet else render_summary(cr))
+    _from_cache_note(int(cr.cached), 1)
     if cr.result.interrupted:
         click.echo("kmodel: interrupted: the above is what was found so far"
                    + (f"; replay records in {out_dir}/" if shown else ""), err=True)
@@ -608,9 +626,10 @@ Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interru
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @_jobs_option("Checks run at once, in worker processes.")
 @_ray_option
+@_cache_option
 @handled
 def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
-           json_path, md_path, junit_path, quiet, jobs, ray):
+           json_path, md_path, junit_path, quiet, jobs, ray, no_cache):
     _check_jobs(jobs)
     errors: list[tuple] = []
     with Ticker(_progress_enabled(quiet)) as ticker:
@@ -623,7 +642,7 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
                                      f"{where(outcome)}"))
         rows = mx.run_matrix(designs, presets, arches, scenarios, time_per_cell,
                              all_reports, on_cell=on_cell, progress=ticker, jobs=jobs,
-                             ray=ray)
+                             ray=ray, cache=cache.enabled(no_cache))
         interrupted = any(r["interrupted"] for r in rows)
         build_rows = [] if no_build or interrupted else \
             mx.run_build_matrix(designs, (presets or ["rt"])[:1])
@@ -638,6 +657,8 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
     total_t = sum(r["elapsed_s"] for r in rows)
     click.echo(f"kmodel: matrix: {len(rows)} rows: " + ", ".join(
         f"{v} {k}" for k, v in counts.items() if v) + f"; {total_t:.1f} s")
+    done = [cr for row in rows for cr in row["checks"]]
+    _from_cache_note(sum(cr.cached for cr in done), len(done))
     if interrupted:
         click.echo("kmodel: interrupted: the rows above are what ran so far", err=True)
         raise Exit(EXIT_INTERRUPTED)

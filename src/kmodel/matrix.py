@@ -75,7 +75,8 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
                time_per_cell: float | None = None, all_reports: bool = False,
                strategy: str = "default", config: dict | None = None,
                on_cell: Callable | None = None, progress: Callable | None = None,
-               jobs: int | None = 1, ray: str | None = None) -> list[dict]:
+               jobs: int | None = 1, ray: str | None = None,
+               cache: bool = False) -> list[dict]:
     """Run the matrix; see the module docstring for the rows.
 
     Each check stops at its first report unless ``all_reports`` (a design with no report
@@ -88,7 +89,11 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     ``jobs`` > 1 (None: every core) runs that many checks at once in worker processes,
     ``ray`` ("auto" or an address) as Ray tasks on a cluster; the rows are the same as
     with ``jobs=1`` except for the times (``on_cell`` is then called as checks start and
-    finish, in any order, and ``progress`` with the totals of the finished checks)."""
+    finish, in any order, and ``progress`` with the totals of the finished checks).
+
+    ``cache``: a check whose inputs have not changed answers from the results cache
+    (``kmodel.cache``; its CheckResult has ``cached`` set), and each result is kept
+    there: after editing one design, only its checks run again."""
     # bad input: fail before running anything (presets and arches first, as named)
     for p in presets or ():
         if p not in PRESETS:
@@ -105,7 +110,7 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     total = len(flat)
     outcomes = None
     if ray is not None or (jobs or os.cpu_count() or 1) > 1:
-        outcomes = _run_parallel(flat, jobs, ray, on_cell, progress)
+        outcomes = _run_parallel(flat, jobs, ray, on_cell, progress, cache)
     rows = []
     i = 0
     for (d, p, a), specs in plan:
@@ -116,7 +121,7 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
         any_reports = False
         for spec in specs:
             if outcomes is None:
-                out = _run_one(i, total, spec, on_cell, progress)
+                out = _run_one(i, total, spec, on_cell, progress, cache)
             else:
                 out = outcomes.get(i, ("interrupted",))
             if out[0] == "bad":
@@ -160,15 +165,15 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     return rows
 
 
-def _run_one(i: int, total: int, spec, on_cell, progress) -> tuple:
+def _run_one(i: int, total: int, spec, on_cell, progress, cache: bool = False) -> tuple:
     """One check in this process: ("ok", CheckResult), ("error", exception, message,
     seconds) or ("interrupted",); bad input raises."""
     if on_cell:
         on_cell(i, total, spec, None)
     t0 = time.perf_counter()
     try:
-        return ("ok", api.run_check(spec, progress=progress) if progress else
-                api.run_check(spec))
+        return ("ok", api.run_check(spec, progress=progress, cache=cache) if progress
+                else api.run_check(spec, cache=cache))
     except KeyboardInterrupt:
         return ("interrupted",)
     except BadInput:
@@ -177,10 +182,12 @@ def _run_one(i: int, total: int, spec, on_cell, progress) -> tuple:
         return ("error", e, f"{type(e).__name__}: {e}{where(e)}", time.perf_counter() - t0)
 
 
-def check_cell(spec: CheckSpec) -> tuple:
-    """One check of the matrix in a worker (``workers.run_checks``): ("ok",
-    CheckResult), ("error", exception, one-line message, seconds) for a check that
-    crashed, ("bad", BadInput, message) or ("interrupted",)."""
+def check_cell(item: tuple[CheckSpec, bool]) -> tuple:
+    """One check of the matrix in a worker (``workers.run_checks``), ``item`` the spec
+    and whether to use the results cache: ("ok", CheckResult), ("error", exception,
+    one-line message, seconds) for a check that crashed, ("bad", BadInput, message) or
+    ("interrupted",)."""
+    spec, cache = item
 
     def progress(_state):
         if stop_requested():
@@ -188,7 +195,8 @@ def check_cell(spec: CheckSpec) -> tuple:
 
     t0 = time.perf_counter()
     try:
-        return ("ok", api.run_check(spec, progress=progress if in_local_worker() else None))
+        return ("ok", api.run_check(spec, progress=progress if in_local_worker() else None,
+                                    cache=cache))
     except KeyboardInterrupt:
         return ("interrupted",)
     except BadInput as e:
@@ -202,11 +210,19 @@ def check_cell(spec: CheckSpec) -> tuple:
         return ("error", e, msg, time.perf_counter() - t0)
 
 
-def _run_parallel(flat: list, jobs, ray, on_cell, progress) -> dict:
+def _run_parallel(flat: list, jobs, ray, on_cell, progress, cache: bool) -> dict:
     """Every check of the matrix at once, over worker processes or Ray: {index: outcome}
-    as ``_run_one`` gives them."""
+    as ``_run_one`` gives them.  With ``cache``, the checks the cache answers are
+    answered here and only the others go to the workers (which start none if none
+    is left)."""
     total = len(flat)
     state = Progress()
+    answered = {}
+    if cache:
+        for i, spec in enumerate(flat):
+            hit = api.cached_result(spec)
+            if hit is not None:
+                answered[i] = ("ok", hit)
 
     def on_start(i):
         if on_cell:
@@ -221,7 +237,15 @@ def _run_parallel(flat: list, jobs, ray, on_cell, progress) -> dict:
         if on_cell and out[0] in ("ok", "error"):
             on_cell(i, total, flat[i], out[1])
 
-    return run_checks(check_cell, flat, jobs, ray, on_start, on_done)
+    for i, out in answered.items():
+        on_start(i)
+        on_done(i, out)
+    todo = [i for i in range(total) if i not in answered]
+    if not todo:
+        return answered
+    ran = run_checks(check_cell, [(flat[i], cache) for i in todo], jobs, ray,
+                     lambda n: on_start(todo[n]), lambda n, out: on_done(todo[n], out))
+    return {**answered, **{todo[n]: out for n, out in ran.items()}}
 
 
 def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",
