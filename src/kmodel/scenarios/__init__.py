@@ -80,6 +80,9 @@ KNOBS = {
     "populated": (bool, "guest memory is faulted in and mapped by the secondary MMU at "
                         "the start (false: a fresh guest whose first accesses fault); "
                         "default true"),
+    "kvmclock": (bool, "x86: the guest uses kvmclock, so the vCPU writes it through its "
+                       "gfn_to_pfn_cache (check/refresh under gpc->lock) before its first "
+                       "entry; default false"),
 }
 
 

@@ -101,6 +101,7 @@ class VmScenario(KernelProgram):
         self.slot0 = kvm_memory_slot(0, 0x0, n, VMA_GUEST0)
         self.slot1 = kvm_memory_slot(1, 0x10, n, VMA_GUEST1)
         self.kvm = kvm = kvm_create_vm(mm, [self.slot0, self.slot1], gpc_uhvas=[VMA_GUEST0])
+        kvm.kvmclock = self.knobs.get("kvmclock", False)     # the guest uses kvmclock
         kvm_main.kvm_init_mmu_notifier(kvm)
         # the guest's memory is mapped by the secondary MMU before the run starts
         for slot, vma in ((self.slot0, self.vma0), (self.slot1, self.vma1)):

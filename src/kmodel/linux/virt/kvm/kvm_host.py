@@ -68,14 +68,22 @@ class kvm_memslots:
 
 
 class gfn_to_pfn_cache:
-    """virt/kvm/pfncache.c: a cached guest-physical to host mapping (kvmclock, Xen
-    shared info).  Its lock is an rwlock_t."""
+    """include/linux/kvm_types.h: struct gfn_to_pfn_cache, a cached guest-physical to host
+    mapping (kvmclock's pv_time, Xen's shared info).  ``lock`` (rwlock_t) guards valid/pfn
+    for readers; ``refresh_lock`` (mutex) serialises refreshes.  ``pfn`` is the page the
+    cache maps (kernel mapping khva included) -- the cache holds no reference on it: the
+    mmu_notifier invalidation is what keeps it from being used after the page goes."""
 
-    def __init__(self, name: str, uhva: int):
+    def __init__(self, name: str, uhva: int, kvm=None, gpa: int = 0):
         self.cname = name
         self.lock = rwlock_t("&gpc->lock")
+        self.refresh_lock = mutex("&gpc->refresh_lock")
+        self.kvm = kvm
+        self.gpa = gpa
         self.uhva = uhva
+        self.active = True
         self.valid = True
+        self.pfn = None              # the page (None: KVM_PFN_ERR_FAULT)
 
 
 class kvm_arch:
@@ -113,6 +121,12 @@ def kvm_create_vm(mm, slots: list[kvm_memory_slot], gpc_uhvas=()) -> kvm:
     k.slots_arch_lock = mutex("&kvm->slots_arch_lock")
     k.memslots = kvm_memslots(slots)
     k.gpc_lock = spinlock_t("&kvm->gpc_lock")
-    k.gpc_list = [gfn_to_pfn_cache("kvmclock", u) for u in gpc_uhvas] \
+    k.gpc_list = [gfn_to_pfn_cache("kvmclock", u, k) for u in gpc_uhvas] \
         if kernel().arch == "x86" else []
+    for gpc in k.gpc_list:
+        # kvm_gpc_activate() by the guest's MSR_KVM_SYSTEM_TIME_NEW write, before the run
+        # starts: valid over the page mapped at uhva (or not valid if none is mapped yet)
+        vma = mm.find_vma(gpc.uhva)
+        gpc.pfn = vma.ptes.get(gpc.uhva) if vma is not None else None
+        gpc.valid = gpc.pfn is not None
     return k

@@ -23,6 +23,7 @@ from ...kernel.sched import TASK_UNINTERRUPTIBLE, current, schedule, set_current
 from ...mm import mmu_notifier as mn
 from ...mm.slab import kasan_check, kfree
 from . import pfncache
+from .kvm_mm import hva_to_pfn, hva_to_pfn_slow  # noqa: F401  (kvm_main.c's)
 from .kvm_host import INVALID_GPA, KVM_MEMSLOT_INVALID, kvm_memslots
 
 
@@ -170,23 +171,6 @@ async def rcu_dereference_memslots(kvm) -> kvm_memslots:
             kernel().lockdep.rcu_suspicious("include/linux/kvm_host.h", 1046,
                                             "suspicious rcu_dereference_check() usage")
     return kvm.memslots
-
-
-@kfunc("virt/kvm/kvm_main.c")
-async def hva_to_pfn(mm, hva: int, write: bool):
-    """kvm_main.c: hva_to_pfn: GUP-fast first (a page already mapped, no signal check),
-    then the slow GUP, which gives up with a fatal signal pending (SIGPENDING)."""
-    from ...mm import gup
-    page = await gup.get_user_page_fast_only(mm, hva, write)
-    if page is not None:
-        return page
-    return await hva_to_pfn_slow(mm, hva, write)
-
-
-@kfunc("virt/kvm/kvm_main.c")
-async def hva_to_pfn_slow(mm, hva: int, write: bool):
-    from ...mm import gup
-    return await gup.get_user_pages_unlocked(mm, hva, write)
 
 
 @kfunc("virt/kvm/kvm_main.c")

@@ -29,6 +29,12 @@ class kvm_vcpu:
         self.faults = 0
         self.retries = 0
         self.exit_reason = None
+        # x86: vcpu->arch.pv_time, the kvmclock gfn_to_pfn_cache (the VM's first), used
+        # when the scenario's guest enables kvmclock (knob kvmclock)
+        gpcs = getattr(kvm, "gpc_list", [])
+        self.pv_time = gpcs[0] if gpcs and getattr(kvm, "kvmclock", False) else None
+        self.pvclock_updates = 0
+        self.pvclock_refresh_failed = False
 
 
 class kvm_page_fault:
@@ -40,12 +46,20 @@ class kvm_page_fault:
         self.page = None
 
 
-async def vcpu_run(vcpu, handle_exit) -> None:
+async def vcpu_run(vcpu, handle_exit, first_entry_requests=None) -> None:
     """x86.c / arm.c: vcpu_run: enter the guest until a fatal signal is pending; each
-    access without a secondary-MMU entry exits to the fault handler."""
+    access without a secondary-MMU entry exits to the fault handler.  Before the first
+    entry the requests pending since vcpu_load are handled (x86: KVM_REQ_CLOCK_UPDATE,
+    which writes kvmclock through its pfn cache)."""
     from ...kernel.sched import current
     kvm = vcpu.kvm
     ts = current()
+    if first_entry_requests is not None and vcpu.pv_time is not None:
+        await Op(ts, READ, "fatal_signal_pending(current)")
+        if ts.sigkill_pending:
+            vcpu.exit_reason = "fatal signal"
+            return
+        await first_entry_requests(vcpu)
     for gfn, write in vcpu.accesses:
         tries = 0
         while True:

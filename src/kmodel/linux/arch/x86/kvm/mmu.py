@@ -127,4 +127,7 @@ async def vmx_handle_exit(vcpu, gfn: int, write: bool) -> int:
 
 @kfunc("arch/x86/kvm/x86.c")
 async def kvm_arch_vcpu_ioctl_run(vcpu) -> None:
-    await vcpu_run(vcpu, vmx_handle_exit)
+    """x86.c: vcpu_run -> vcpu_enter_guest: pending requests (the clock update), then the
+    guest; its EPT violations exit to vmx_handle_exit."""
+    from .x86 import kvm_guest_time_update
+    await vcpu_run(vcpu, vmx_handle_exit, kvm_guest_time_update)
