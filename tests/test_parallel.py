@@ -1,5 +1,5 @@
 """Scaling out: the partitioned search and the parallel matrix give what the sequential
-ones give (kmodel.workers, kmodel.engine.parallel)."""
+ones give (kmodel.workers, kmodel.engine.partition)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from kmodel import api
 from kmodel.build import prepare
 from kmodel.cli import cli
 from kmodel.engine import Limits
-from kmodel.engine.parallel import Partitioned, _ChunkCollector, run_item
+from kmodel.engine.partition import Partitioned, SliceCollector, run_item
 from kmodel.engine.strategies import Dpor
 from kmodel.matrix import run_matrix
 from kmodel.patching import applied
@@ -161,7 +161,7 @@ def test_coordinator_explores_every_class_in_any_completion_order(patches, prese
     model = prepare(spec)
     pats, fac = model.patches, model.factory
     with applied(pats):
-        col = _ChunkCollector("dpor", Limits())
+        col = SliceCollector("dpor", Limits())
         seq = Dpor().explore(fac, Limits(), col)
         part = Partitioned(ShuffledBackend(fac, 3, seed, split), slice_s=0.0,
                            first_slice_s=0.0)
@@ -183,21 +183,22 @@ def test_coordinator_explores_every_class_in_any_completion_order(patches, prese
 def test_deep_wakeup_trees_travel_between_processes():
     """A frontier nests each node's wakeup tree in its parent's: thousands of levels
     must pickle (flat), and a list shared by two trees must stay one list."""
-    from kmodel.engine.parallel import OpStub, PartResult, WorkItem, _branch, _ev
+    from kmodel.engine.partition import OpStub, PartResult, WorkItem
+    from kmodel.engine.strategies.wakeup import Branch, Step
     op = OpStub(1, "WRITE x", 3)
     sub: list = []
     shared = sub
     for i in range(5000):
-        sub = [_branch(_ev(f"t{i % 3}", None, op, 7, 4), sub)]
+        sub = [Branch(Step(f"t{i % 3}", None, op, 7, 4), sub)]
     item = pickle.loads(pickle.dumps(WorkItem(1, [], sub[0])))
     depth, b = 0, item.branch
-    while b.sub:
-        depth, b = depth + 1, b.sub[0]
-    assert depth == 4999 and b.ev.op.label == "WRITE x"
-    infos = [{"wut": sub}, {"wut": shared}]
+    while b.children:
+        depth, b = depth + 1, b.children[0]
+    assert depth == 4999 and b.step.op.label == "WRITE x"
+    infos = [{"wakeup": sub}, {"wakeup": shared}]
     res = pickle.loads(pickle.dumps(PartResult(1, frontier=(infos, shared))))
     (_, i2), nxt = res.frontier
-    assert i2["wut"] is nxt
+    assert i2["wakeup"] is nxt
 
 
 def test_stop_on_first_keeps_the_first_report_in_sequential_order():

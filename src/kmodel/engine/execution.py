@@ -110,7 +110,7 @@ class Task:
     """A CPU running one coroutine.  ``ctx`` is the program's own per-task state;
     ``frames`` is the stack of function names the program keeps for call traces."""
 
-    __slots__ = ("name", "index", "coro", "pending", "done", "ctx", "frames", "resume")
+    __slots__ = ("name", "index", "coro", "pending", "done", "ctx", "frames")
 
     def __init__(self, name, index, coro, ctx):
         self.name = name
@@ -120,7 +120,6 @@ class Task:
         self.done = False
         self.ctx = ctx
         self.frames: list[str] = []
-        self.resume = None
 
     def where(self) -> str:
         return self.frames[-1] if self.frames else self.name
@@ -238,7 +237,7 @@ class Execution:
         self.program: Program | None = None
         self.created: list = []          # coroutines created during the current step
         # per-task vector clocks, per-event data for DPOR and equivalence classes
-        self.tvc: list[list[int]] = []
+        self._tvc: list[list[int]] = []   # each task's vector clock (clock())
         self.spawn_vc: list[tuple] = []   # each task's clock when it was spawned
         self.t_events: list[list[int]] = []   # each task's events
         self.ev_task: list[int] = []
@@ -272,7 +271,7 @@ class Execution:
         self.tasks.append(task)
         self.by_name[name] = task
         if self.full:
-            vc = list(self.tvc[self.running.index]) if self.running is not None else []
+            vc = list(self._tvc[self.running.index]) if self.running is not None else []
             if len(vc) <= task.index:
                 vc.extend([0] * (task.index + 1 - len(vc)))
             self.spawn_vc.append(tuple(vc))
@@ -281,7 +280,7 @@ class Execution:
             # re-running a prefix: only each task's own step count is kept (the model
             # reads it); the clocks are taken over from the base execution later
             vc = [0] * (task.index + 1)
-        self.tvc.append(vc)
+        self._tvc.append(vc)
         return task
 
     def track(self, coro) -> None:
@@ -322,7 +321,7 @@ class Execution:
         if full:
             self._record(task, op)
         else:
-            self.tvc[task.index][task.index] += 1
+            self._tvc[task.index][task.index] += 1
         self._choices_in = choices
         used = self._choices_used = []
         self.running = task
@@ -377,16 +376,6 @@ class Execution:
             self.schedule.append(encode(task.name, values))
         return used
 
-    def _key(self, obj) -> int:
-        # An object, or an (object, field name[, part]) tuple naming one field (or one bit
-        # of a flags field) of it.
-        ident = (id(obj[0]), *obj[1:]) if type(obj) is tuple else id(obj)
-        k = self._keys.get(ident)
-        if k is None:
-            k = self._keys[ident] = len(self._pinned)
-            self._pinned.append(obj)     # keeps id() unique for the execution
-        return k
-
     def _take_choice(self, choice: Choice) -> int:
         k = len(self._choices_used)
         if k < len(self._choices_in):
@@ -414,7 +403,7 @@ class Execution:
 
     def _record(self, task: Task, op: Op) -> None:
         t = task.index
-        vc = self.tvc[t]
+        vc = self._tvc[t]
         vc[t] += 1
         local = vc[t]
         step = len(self.ev_task)
@@ -540,11 +529,11 @@ class Execution:
             t_events.append(te)
             tvc.append(list(ev_vc[te[-1]]) if te else list(self.spawn_vc[t]))
         for t in range(n):
-            if tvc[t][t] != self.tvc[t][t]:
+            if tvc[t][t] != self._tvc[t][t]:
                 raise ModelError(f"prefix re-run diverged: task {self.tasks[t].name} took "
-                                 f"{self.tvc[t][t]} steps, {tvc[t][t]} the first time")
+                                 f"{self._tvc[t][t]} steps, {tvc[t][t]} the first time")
         self.t_events = t_events
-        self.tvc = tvc
+        self._tvc = tvc
         # objects: the base's states, cut back to step d where it went on past it
         objs = base._objs
         base._objs = {}
@@ -565,6 +554,29 @@ class Execution:
         self._objs = objs
         if base._race_seen:
             self._race_seen = {k: s for k, s in base._race_seen.items() if s < d}
+
+    # -- what strategies and the program may read ------------------------------------
+
+    def clock(self, task: int) -> list[int]:
+        """Task ``task``'s vector clock now (its entry for itself: its steps so far).
+        Read it, do not change it."""
+        return self._tvc[task]
+
+    def steps_taken(self, task: Task) -> int:
+        """How many steps ``task`` has taken (also while a prefix re-runs bare)."""
+        return self._tvc[task.index][task.index]
+
+    def object_events(self, key: int):
+        """The events on object ``key`` so far, oldest first (indices into ``ev_*``)."""
+        st = self._objs.get(key)
+        return st.events if st is not None else ()
+
+    @property
+    def nkeys(self) -> int:
+        """How many objects have been numbered so far: object keys are numbered in the
+        order the objects are first touched, so keys below this are comparable with
+        another execution's that touched the same objects in the same order."""
+        return len(self._pinned)
 
     # -- results -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
 from . import execution as _execution
 from .execution import Execution, ModelError, Program, Task
@@ -42,23 +42,104 @@ class Result:
         return "clean" if self.complete else "clean-so-far"
 
 
-class Decider(Protocol):
-    def pick(self, ex: Execution, enabled: list[Task]) -> tuple[Task, tuple] | None: ...
-    def after_step(self, ex: Execution, task: Task, used: tuple) -> None: ...
+class Strategy:
+    """How an exploration chooses its executions: pure policy, the loop is ``explore()``.
+
+    The loop asks ``next_execution()`` before each execution (False: the search is over),
+    runs it (``setup``, ``prefix``, then ``pick`` and ``after_step`` at every step), and
+    hands it to ``after_execution``.  Every hook but ``pick`` has a default that does
+    nothing.  ``exhaustive`` strategies explore every class when they run to the end;
+    ``complete()`` is asked when ``next_execution()`` says there is nothing left."""
+
+    name = "strategy"
+    exhaustive = False
+    # the outcome of an execution cut short because ``pick`` returned None
+    blocked_outcome = "sleep-blocked"
+
+    def label(self) -> str:
+        """The strategy's name in the Result (with its parameters, where they matter)."""
+        return self.name
+
+    def begin(self, factory: Callable[[], Program], limits: Limits) -> None:
+        """Once, before the first execution."""
+
+    def next_execution(self) -> bool:
+        """Get ready for the next execution; False when there is none left."""
+        raise NotImplementedError
+
+    def setup(self, ex: Execution) -> None:
+        """The execution is made, the program not started yet."""
+
+    def prefix(self) -> tuple[Execution, list] | None:
+        """``(base, steps)``: this execution's first steps repeat the ``base`` execution's
+        (task name, choices each), so they run bare (``Execution.resume_from``) and
+        without consulting ``pick``.  None: no such prefix."""
+        return None
+
+    def pick(self, ex: Execution, enabled: list[Task]) -> tuple[Task, tuple] | None:
+        """The task to run next (one of ``enabled``) and the choice values its step
+        takes (missing ones: 0, or ``ex.choice_source``); None ends the execution as
+        ``blocked_outcome``."""
+        raise NotImplementedError
+
+    def after_step(self, ex: Execution, task: Task, used: tuple) -> None:
+        """``task`` ran a step that resolved the choices ``used`` ((arity, value) each)."""
+
+    def after_execution(self, ex: Execution) -> None:
+        """The execution ended (before the collector sees it)."""
+
+    def complete(self) -> bool:
+        """Asked once ``next_execution()`` said no more: whether every class was seen."""
+        return self.exhaustive
+
+    def explore(self, factory: Callable[[], Program], limits: Limits,
+                collector: "Collector | None" = None,
+                progress: Callable[[int, int], None] | None = None) -> Result:
+        """``explore(self, ...)``."""
+        return explore(self, factory, limits, collector, progress)
 
 
-def run_execution(factory: Callable[[], Program], decider: Decider, limits: Limits,
+def explore(strategy: Strategy, factory: Callable[[], Program], limits: Limits,
+            collector: "Collector | None" = None,
+            progress: Callable[[int, int], None] | None = None) -> Result:
+    """The exploration loop, one for every strategy: run executions while the strategy
+    has another and the limits allow, collect them, and say whether the search was
+    complete.  ``progress(executions, reports)`` is called after each execution.
+    Ctrl-C ends the exploration with what it found so far (``Result.interrupted``)."""
+    col = collector or Collector(strategy.label(), limits)
+    res = col.result
+    complete = False
+    try:
+        strategy.begin(factory, limits)
+        while True:
+            if not strategy.next_execution():
+                complete = strategy.complete()
+                break
+            ex = run_execution(factory, strategy, limits)
+            strategy.after_execution(ex)
+            go = col.add(ex)
+            if progress is not None:
+                progress(res.executions, len(res.reports))
+            if not go:
+                # stopped by a limit: complete only if that was the last execution
+                complete = not strategy.next_execution() and strategy.complete()
+                break
+    except KeyboardInterrupt:
+        res.interrupted = True
+    return col.finish(complete)
+
+
+def run_execution(factory: Callable[[], Program], strategy: Strategy, limits: Limits,
                   setup: Callable[[Execution], None] | None = None) -> Execution:
-    """Run one execution from the program's initial state to its end.
-
-    A decider that explores depth-first may implement ``prefix()``, returning
-    ``(base, steps)``: the previous execution and the first steps of this one, which
-    repeat it.  Those steps then run without bookkeeping (``Execution.resume_from``) and
-    without consulting the decider."""
+    """Run one execution from the program's initial state to its end, as ``strategy``
+    picks (``setup`` runs after the strategy's own).  Steps of the strategy's
+    ``prefix()`` run without bookkeeping (``Execution.resume_from``) and without
+    consulting it."""
     ex = Execution(limits.max_steps, limits.detect_races)
+    strategy.setup(ex)
     if setup is not None:
         setup(ex)
-    prefix = decider.prefix() if hasattr(decider, "prefix") else None
+    prefix = strategy.prefix()
     if prefix is not None:
         ex.resume_from(prefix[0], len(prefix[1]))
     program = factory()
@@ -79,6 +160,9 @@ def run_execution(factory: Callable[[], Program], decider: Decider, limits: Limi
                 _execution._current = ex
             ex.take_over()
         max_steps = limits.max_steps
+        pick = strategy.pick
+        after_step = strategy.after_step
+        step = ex.step
         while True:
             enabled = ex.enabled_tasks()
             if not enabled:
@@ -95,15 +179,15 @@ def run_execution(factory: Callable[[], Program], decider: Decider, limits: Limi
                 ex.outcome = "budget"
                 program.at_livelock(ex)
                 break
-            pick = decider.pick(ex, enabled)
-            if pick is None:
-                ex.outcome = getattr(decider, "blocked_outcome", "sleep-blocked")
+            chosen = pick(ex, enabled)
+            if chosen is None:
+                ex.outcome = strategy.blocked_outcome
                 break
-            task, choices = pick
+            task, choices = chosen
             _execution._current = prev
-            used = ex.step(task, choices)
+            used = step(task, choices)
             _execution._current = ex
-            decider.after_step(ex, task, used)
+            after_step(ex, task, used)
     finally:
         _execution._current = prev
         ex.close()

@@ -4,14 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Stable machine-readable kinds.  The engine itself raises only deadlock and livelock
-# (when the program does not classify them); the rest come from the model's detectors.
-KINDS = (
-    "sleep-in-atomic", "scheduling-while-atomic", "lockdep-recursive", "lockdep-circular",
-    "hung-task", "soft-lockup", "deadlock", "livelock", "warn", "bug", "use-after-free",
-    "data-race", "build-error", "invariant", "model-error",
-)
-
 
 @dataclass
 class Report:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from .execution import Execution, Task
-from .explore import Collector, Limits, run_execution
+from .explore import Collector, Limits, Strategy, run_execution
 from .report import Report
 from .schedule import decode
 
@@ -34,7 +34,7 @@ class Shrunk:
     executions: int                   # executions the shrinking ran
 
 
-class _Lenient:
+class _Lenient(Strategy):
     """Follow a prefix where its steps can run; then run on without preempting."""
 
     def __init__(self, prefix: list[str]):
@@ -54,9 +54,6 @@ class _Lenient:
         if prev is not None and prev in enabled:
             return prev, ()
         return enabled[0], ()
-
-    def after_step(self, ex, task, used) -> None:
-        pass
 
 
 def _measure(schedule: list[str], enabled_log: list[frozenset], step: int):

@@ -15,12 +15,12 @@ Two kinds of work run there:
   independent; they run one per worker, and the caller assembles the results in its
   order;
 - one search, partitioned (``partitioned.Engines``; ``kmodel check``): DPOR into
-  subtrees handed out as work items (``kmodel.engine.parallel``), random walks and PCT
+  subtrees handed out as work items (``kmodel.engine.partition``), random walks and PCT
   into ranges of runs.  ``Engines`` gives ``strategies.explore`` partitioned strategies
   in place of the sequential ones, so every strategy composes as it does sequentially.
   Bounded search (and the bounded phase of the default strategy) and ``naive`` (a
   yardstick) run in this process: what bounded search explores depends on its order.
-  See ``kmodel.engine.parallel`` for what is identical to the sequential run: for DPOR
+  See ``kmodel.engine.partition`` for what is identical to the sequential run: for DPOR
   the verdict, the set of classes (and their count) and the set of reports, not the
   executions; for random walks and PCT, everything.
 

@@ -8,7 +8,7 @@ import pickle
 import signal
 
 from ..build import prepare
-from ..engine.parallel import run_item
+from ..engine.partition import run_item
 from ..patching import applied
 
 _STOP = None                      # multiprocessing.Events in local workers

@@ -4,7 +4,7 @@ composes, with the methods of ``strategies.Sequential``."""
 from __future__ import annotations
 
 from ..engine import Limits
-from ..engine.parallel import Partitioned, explore_random, run_item
+from ..engine.partition import Partitioned, explore_random, run_item
 from ..engine.strategies import Dpor, Naive
 from ..progress import Progress
 from .backend import pool

@@ -19,8 +19,8 @@ it runs is in a new Mazurkiewicz class.
 The model has blocking ops (a wait that is not enabled); a wakeup sequence whose step
 turns out not to be enabled (the op waits for what the raced event does) is dropped where
 it fails, and the search goes on from there by free choice -- stopping there instead
-loses classes (found by comparing class sets on the model).  Nondeterministic choices inside a step are explored exhaustively at the
-node where the step is taken.
+loses classes (found by comparing class sets on the model).  Nondeterministic choices
+inside a step are explored exhaustively at the node where the step is taken.
 
 ``preemption_bound`` turns this into bounded search (CHESS): a branch that switches away
 from a task that could still run counts a preemption, and steps over the bound are not
@@ -32,64 +32,21 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from ..execution import Execution, ModelError, Task
-from ..explore import Collector, Limits, Result, run_execution
+from ..explore import Strategy
 from ..ops import CLASS, CONFLICT, LOCAL, NOT_CO_ENABLED, co_enabled, conflict
-
-
-class _Ev:
-    """One step of a wakeup sequence: a task, the choice values its step resolves (None:
-    not known yet), its op, the execution the op was seen in, and how many objects were
-    numbered at the state where the sequence was inserted.  Object keys are numbered in
-    the order objects are first seen, so they are only comparable with another
-    execution's for the objects both had seen by that state."""
-
-    __slots__ = ("name", "choices", "op", "xid", "nk")
-
-    def __init__(self, name, choices, op, xid, nk):
-        self.name = name
-        self.choices = choices
-        self.op = op
-        self.xid = xid
-        self.nk = nk
-
-    def __repr__(self):
-        return f"{self.name}:{self.op.label}"
-
-
-class _Branch:
-    __slots__ = ("ev", "sub")
-
-    def __init__(self, ev: _Ev, sub: list):
-        self.ev = ev
-        self.sub = sub
-
-
-class _WEv:
-    """An event of a sequence being inserted: its task, clock and local index give the
-    happens-before order among the sequence's events."""
-
-    __slots__ = ("t", "name", "op", "vc", "local", "choices", "xid")
-
-    def __init__(self, t, name, op, vc, local, choices, xid):
-        self.t = t
-        self.name = name
-        self.op = op
-        self.vc = vc
-        self.local = local
-        self.choices = choices
-        self.xid = xid
+from .wakeup import Branch, SeqEvent, insert
 
 
 class _Node:
-    __slots__ = ("enabled", "pending", "sleep", "done", "wut", "taken", "choice_todo",
+    __slots__ = ("enabled", "pending", "sleep", "done", "wakeup", "taken", "choice_todo",
                  "first", "prev", "preemptions", "nkeys")
 
-    def __init__(self, enabled, pending, sleep, wut, prev, preemptions, nkeys):
+    def __init__(self, enabled, pending, sleep, wakeup, prev, preemptions, nkeys):
         self.enabled: dict = enabled          # task name -> op, the tasks that can run
         self.pending: dict = pending          # task name -> its next op, every live task
         self.sleep: dict = sleep              # sleeping tasks -> their ops, on arrival
         self.done: dict = {}                  # explored here -> op (sleeps in siblings)
-        self.wut: list[_Branch] = wut         # wakeup tree
+        self.wakeup: list[Branch] = wakeup    # wakeup tree: branches still to explore
         self.taken: tuple[str, tuple] | None = None
         self.choice_todo: list[tuple] = []
         self.first = False                    # the taken task's first run at this node
@@ -98,32 +55,24 @@ class _Node:
         self.nkeys = nkeys                    # objects numbered by this state
 
 
-def _compatible(a, b) -> bool:
-    return a is None or b is None or a == b
-
-
-class Dpor:
+class Dpor(Strategy):
     name = "dpor"
+    exhaustive = True
 
     def __init__(self, preemption_bound: int | None = None):
         self.bound = preemption_bound
         self.path: list[_Node] = []
         self.replay_len = 0
         self.child_sleep: dict = {}
-        self.next_wut: list[_Branch] = []
+        self.next_wakeup: list[Branch] = []
         self.pruned_by_bound = False
         self.blocked_outcome = "sleep-blocked"
         self.last: Execution | None = None    # the previous execution: the next resumes it
-        self.xid = 0
+        self.execution_id = 0
         self.reuse_prefix = True
-        # Weak initials (a task with no event in v whose op is independent of all of v)
-        # are not used: with them, the sleep-set check at insertion drops reversals the
-        # search needs (found by differential testing against the naive search).  Only
-        # true initials count: a reversal is redundant when it starts with a sleeping
-        # task's op, or when a leaf of the wakeup tree is a prefix of it.
-        self.weak_initials = False
+        self.weak_initials = False        # off: see wakeup.weak_initial
 
-    # -- Decider -------------------------------------------------------------------
+    # -- Strategy: one execution ---------------------------------------------------
 
     def prefix(self):
         if not self.reuse_prefix or self.last is None or self.replay_len == 0:
@@ -150,22 +99,22 @@ class Dpor:
             pre = parent.preemptions + self._is_preemption(parent, parent.taken[0])
         node = _Node({t.name: t.pending for t in enabled},
                      {t.name: t.pending for t in ex.tasks if not t.done},
-                     self.child_sleep, self.next_wut, prev, pre, len(ex._pinned))
-        self.next_wut = []
+                     self.child_sleep, self.next_wakeup, prev, pre, ex.nkeys)
+        self.next_wakeup = []
         path.append(node)
-        wut = node.wut
-        while wut:                      # follow the wakeup tree
-            b = wut[0]
-            name = b.ev.name
+        tree = node.wakeup
+        while tree:                      # follow the wakeup tree
+            b = tree[0]
+            name = b.step.task
             if name not in node.enabled:
-                del wut[0]              # a sequence that cannot go on here
+                del tree[0]              # a sequence that cannot go on here
                 continue
             if self._over_bound(node, name):
-                del wut[0]
+                del tree[0]
                 continue
-            node.taken = (name, b.ev.choices or ())
+            node.taken = (name, b.step.choices or ())
             node.first = True
-            self.next_wut = b.sub
+            self.next_wakeup = b.children
             task = ex.by_name[name]
             self._races_of(ex, task)
             return task, node.taken[1]
@@ -223,15 +172,15 @@ class Dpor:
         qop = q.pending
         if qop.kind == LOCAL or qop.key < 0:
             return
-        st = ex._objs.get(qop.key)
-        if st is None:
+        events = ex.object_events(qop.key)
+        if not events:
             return
         ev_task, ev_local, ev_op, ev_vc = ex.ev_task, ex.ev_local, ex.ev_op, ex.ev_vc
         qk = qop.kind
-        qvc = ex.tvc[q.index]
+        qvc = ex.clock(q.index)
         nq = len(qvc)
         found: list[int] = []
-        for j in reversed(st.events):
+        for j in reversed(events):
             tj = ev_task[j]
             kj = ev_op[j].kind
             wl = CLASS[kj] == 2
@@ -265,20 +214,20 @@ class Dpor:
         opj = ex.ev_op[j]
         if not conflict(opj, qop) or not co_enabled(opj, qop):
             return False
-        qvc = ex.tvc[q.index]
+        qvc = ex.clock(q.index)
         if len(qvc) > tj and qvc[tj] >= ex.ev_local[j]:
             return False            # j happens-before q's next op: no race
         node = self.path[j]
-        w = self._reversal(ex, j, q, qop)
+        seq = self._reversal(ex, j, q, qop)
         if q.name not in node.enabled and \
                 bisect_right(ex.t_events[q.index], j) == len(ex.t_events[q.index]) and \
-                not any(conflict(e.op, qop) for e in w[:-1]):
+                not any(conflict(e.op, qop) for e in seq[:-1]):
             # q waited at this very op before j and nothing in v can enable it
             return True
-        self._insert(node, w)
+        self._insert(node, seq)
         return True
 
-    def _reversal(self, ex: Execution, j: int, q: Task, qop) -> list[_WEv]:
+    def _reversal(self, ex: Execution, j: int, q: Task, qop) -> list[SeqEvent]:
         """v = notdep(j).q: the events after j that do not happen-after it, in order, and
         q's next op, which happens after every event of v it conflicts with."""
         tj, lj = ex.ev_task[j], ex.ev_local[j]
@@ -301,90 +250,32 @@ class Dpor:
         idx.sort()
         tasks, ev_task, ev_op, ev_local = ex.tasks, ex.ev_task, ex.ev_op, ex.ev_local
         choices = ex.ev_choices
-        xid = self.xid
-        w = []
-        qvc = list(ex.tvc[q.index])
+        seen_in = self.execution_id
+        seq = []
+        qvc = list(ex.clock(q.index))
         qkey, qkind = qop.key, qop.kind
         for k in idx:
             t = ev_task[k]
             op = ev_op[k]
             vc = ev_vc[k]
-            w.append(_WEv(t, tasks[t].name, op, vc, ev_local[k], choices.get(k, ()), xid))
+            seq.append(SeqEvent(t, tasks[t].name, op, vc, ev_local[k], choices.get(k, ()),
+                                seen_in))
             if op.key == qkey and CONFLICT[op.kind][qkind]:
                 if len(vc) > len(qvc):
                     qvc.extend([0] * (len(vc) - len(qvc)))
                 for i, x in enumerate(vc):
                     if x > qvc[i]:
                         qvc[i] = x
-        w.append(_WEv(q.index, q.name, qop, qvc, qvc[q.index] + 1, None, xid))
-        return w
+        seq.append(SeqEvent(q.index, q.name, qop, qvc, qvc[q.index] + 1, None, seen_in))
+        return seq
 
     # -- wakeup trees --------------------------------------------------------------
 
-    @staticmethod
-    def _dependent(a, xa, b, xb, nkeys) -> bool:
-        """Whether op ``a`` (seen in execution ``xa``, comparable for keys below
-        ``nkeys``) and op ``b`` of the current execution ``xb`` conflict."""
-        ka, kb = a.key, b.key
-        if ka < 0 or kb < 0 or not CONFLICT[a.kind][b.kind]:
-            return False
-        if xa == xb or (ka < nkeys and kb < nkeys):
-            return ka == kb
-        return True     # objects first seen in different executions: assume the same one
-
-    def _weak_initial(self, name, op, xid, w: list[_WEv], nkeys):
-        """Whether the task ``name``, whose next op is ``op``, is a weak initial of w:
-        its first event in w has no happens-before predecessor in w, or it has none in w
-        and its op is independent of all of w.  Returns (bool, its event in w or None).
-        ``op`` was seen in execution ``xid``; its key is comparable with the current
-        execution's below ``nkeys``."""
-        first: dict[int, int] = {}
-        for e in w:
-            if e.name == name:
-                vc = e.vc
-                n = len(vc)
-                for t, loc in first.items():
-                    if t < n and vc[t] >= loc:
-                        return False, e
-                return True, e
-            if e.t not in first:
-                first[e.t] = e.local
-        if not self.weak_initials:
-            return False, None
-        for e in w:
-            if self._dependent(op, xid, e.op, e.xid, nkeys):
-                return False, None
-        return True, None
-
-    def _insert(self, node: _Node, w: list[_WEv]) -> bool:
-        nk = node.nkeys
-        for sleeping in (node.sleep, node.done):
-            for q, qop in sleeping.items():
-                # ops pending on the current path: their keys are the current ones
-                if self._weak_initial(q, qop, -1, w, 1 << 60)[0]:
-                    return False    # a sleeping task covers it: explored already
-        branches = node.wut
-        while True:
-            for b in branches:
-                ev = b.ev
-                ok, x = self._weak_initial(ev.name, ev.op, ev.xid, w, ev.nk)
-                if ok and x is not None and not _compatible(ev.choices, x.choices):
-                    ok = False
-                if ok:
-                    if not b.sub:
-                        return False    # a leaf: whatever follows it will cover w
-                    if x is not None:
-                        w.remove(x)
-                        if not w:
-                            return False
-                    branches = b.sub
-                    break
-            else:
-                chain: list[_Branch] = []
-                for e in reversed(w):
-                    chain = [_Branch(_Ev(e.name, e.choices, e.op, e.xid, nk), chain)]
-                branches.append(chain[0])
-                return True
+    def _insert(self, node: _Node, seq: list[SeqEvent]) -> bool:
+        """Insert a reversal into ``node``'s wakeup tree (``wakeup.insert``); False if a
+        task sleeping or explored there, or a leaf of the tree, covers it already."""
+        return insert(node.wakeup, seq, node.nkeys, (node.sleep, node.done),
+                      self.weak_initials) is not None
 
     # -- search --------------------------------------------------------------------
 
@@ -409,44 +300,42 @@ class Dpor:
             if node.choice_todo:
                 node.taken = (name, node.choice_todo.pop())
                 node.first = False
-                self.next_wut = []
+                self.next_wakeup = []
                 self.replay_len = len(path) - 1
                 return True
             node.done[name] = node.pending[name]
-            wut = node.wut
-            wut[:] = [b for b in wut if b.ev.name != name]
-            while wut:
-                b = wut[0]
-                cand = b.ev.name
+            tree = node.wakeup
+            tree[:] = [b for b in tree if b.step.task != name]
+            while tree:
+                b = tree[0]
+                cand = b.step.task
                 if cand in node.done or cand not in node.enabled or \
                         self._over_bound(node, cand):
-                    del wut[0]
+                    del tree[0]
                     continue
-                node.taken = (cand, b.ev.choices or ())
+                node.taken = (cand, b.step.choices or ())
                 node.first = True
-                self.next_wut = b.sub
+                self.next_wakeup = b.children
                 self.replay_len = len(path) - 1
                 return True
             path.pop()
         return False
 
-    def explore(self, factory, limits: Limits, collector: Collector | None = None) -> Result:
-        col = collector or Collector(self.name if self.bound is None
-                                     else f"bounded(k={self.bound})", limits)
-        complete = False
-        try:
-            while True:
-                self.child_sleep = {}
-                ex = run_execution(factory, self, limits)
-                self._end_races(ex)
-                self.last = ex
-                self.xid += 1
-                if not col.add(ex):
-                    complete = not self._next_branch() and not self.pruned_by_bound
-                    break
-                if not self._next_branch():
-                    complete = not self.pruned_by_bound
-                    break
-        except KeyboardInterrupt:
-            col.result.interrupted = True
-        return col.finish(complete)
+    # -- Strategy ------------------------------------------------------------------
+
+    def label(self) -> str:
+        return self.name if self.bound is None else f"bounded(k={self.bound})"
+
+    def next_execution(self) -> bool:
+        if self.last is not None and not self._next_branch():
+            return False
+        self.child_sleep = {}
+        return True
+
+    def after_execution(self, ex: Execution) -> None:
+        self._end_races(ex)
+        self.last = ex
+        self.execution_id += 1
+
+    def complete(self) -> bool:
+        return not self.pruned_by_bound

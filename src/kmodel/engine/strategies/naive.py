@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ..execution import Execution, Task
-from ..explore import Collector, Limits, Result, run_execution
+from ..explore import Strategy
 
 
-class Naive:
+class Naive(Strategy):
     name = "naive"
+    exhaustive = True
 
     def __init__(self):
         # per step: [alternatives, index taken, choices given, choice prefixes to do,
@@ -53,18 +54,8 @@ class Naive:
             self.path.pop()
         return False
 
-    def explore(self, factory, limits: Limits, collector: Collector | None = None) -> Result:
-        col = collector or Collector(self.name, limits)
-        complete = False
-        try:
-            while True:
-                ex = run_execution(factory, self, limits)
-                self.last = ex
-                if not col.add(ex):
-                    break
-                if not self._next():
-                    complete = True
-                    break
-        except KeyboardInterrupt:
-            col.result.interrupted = True
-        return col.finish(complete)
+    def next_execution(self) -> bool:
+        return self.last is None or self._next()
+
+    def after_execution(self, ex: Execution) -> None:
+        self.last = ex

@@ -18,10 +18,10 @@ from __future__ import annotations
 import random as _random
 
 from ..execution import Execution, Task
-from ..explore import Collector, Limits, Result, run_execution
+from ..explore import Strategy, run_execution
 
 
-class Pct:
+class Pct(Strategy):
     name = "pct"
 
     def __init__(self, runs: int = 100, depth: int = 3, seed: int = 0):
@@ -34,6 +34,21 @@ class Pct:
         self.rng = _random.Random(seed)
         self.prio: dict[str, float] = {}
         self.changes: dict[int, int] = {}
+        self.run = 0                    # the next run's index
+
+    def label(self) -> str:
+        return f"pct(d={self.depth})"
+
+    def begin(self, factory, limits) -> None:
+        # k: the length of one probe execution (not counted as a run)
+        self.k = max(1, run_execution(factory, _First(), limits).nsteps)
+
+    def next_execution(self) -> bool:
+        if self.run >= self.runs:
+            return False
+        self._start_run(self.run)
+        self.run += 1
+        return True
 
     def _start_run(self, i: int) -> None:
         self.rng = _random.Random(self.seed + i)
@@ -63,26 +78,8 @@ class Pct:
             best = max(enabled, key=lambda t: self.prio[t.name])
         return best, ()
 
-    def after_step(self, ex, task, used) -> None:
-        pass
+class _First(Strategy):
+    """The probe: always the first enabled task."""
 
-    def explore(self, factory, limits: Limits, collector: Collector | None = None) -> Result:
-        col = collector or Collector(f"pct(d={self.depth})", limits)
-        try:
-            self.k = max(1, run_execution(factory, _First(), limits).nsteps)
-            for i in range(self.runs):
-                self._start_run(i)
-                ex = run_execution(factory, self, limits, setup=self.setup)
-                if not col.add(ex):
-                    break
-        except KeyboardInterrupt:
-            col.result.interrupted = True
-        return col.finish(False)
-
-
-class _First:
     def pick(self, ex, enabled):
         return enabled[0], ()
-
-    def after_step(self, ex, task, used) -> None:
-        pass

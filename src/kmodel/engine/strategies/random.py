@@ -7,16 +7,17 @@ from __future__ import annotations
 import random as _random
 
 from ..execution import Execution, Task
-from ..explore import Collector, Limits, Result, run_execution
+from ..explore import Strategy
 
 
-class RandomWalk:
+class RandomWalk(Strategy):
     name = "random"
 
     def __init__(self, runs: int = 100, seed: int = 0):
         self.runs = runs
         self.seed = seed
         self.rng = _random.Random(seed)
+        self.run = 0                    # the next run's index
 
     def setup(self, ex: Execution) -> None:
         ex.choice_source = self.rng.randrange
@@ -24,17 +25,9 @@ class RandomWalk:
     def pick(self, ex: Execution, enabled: list[Task]):
         return self.rng.choice(enabled), ()
 
-    def after_step(self, ex, task, used) -> None:
-        pass
-
-    def explore(self, factory, limits: Limits, collector: Collector | None = None) -> Result:
-        col = collector or Collector(self.name, limits)
-        try:
-            for i in range(self.runs):
-                self.rng = _random.Random(self.seed + i)
-                ex = run_execution(factory, self, limits, setup=self.setup)
-                if not col.add(ex):
-                    break
-        except KeyboardInterrupt:
-            col.result.interrupted = True
-        return col.finish(False)
+    def next_execution(self) -> bool:
+        if self.run >= self.runs:
+            return False
+        self.rng = _random.Random(self.seed + self.run)
+        self.run += 1
+        return True

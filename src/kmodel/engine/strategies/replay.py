@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from ..execution import Execution, ModelError, Task
-from ..explore import Limits, run_execution
+from ..explore import Limits, Strategy, run_execution
 from ..schedule import ScheduleError, decode
 
 
-class Replay:
+class Replay(Strategy):
     name = "replay"
 
     def __init__(self, schedule: list[str]):
         self.steps = [decode(s) for s in schedule]
+        self._ran = False
+
+    def next_execution(self) -> bool:
+        if self._ran:
+            return False
+        self._ran = True
+        return True
 
     def pick(self, ex: Execution, enabled: list[Task]):
         i = ex.nsteps
@@ -26,9 +33,6 @@ class Replay:
         if task not in enabled:
             raise ScheduleError(f"step {i}: task {name!r} cannot run at this point")
         return task, choices
-
-    def after_step(self, ex, task, used) -> None:
-        pass
 
     def run(self, factory, limits: Limits) -> Execution:
         ex = run_execution(factory, self, limits)

@@ -76,7 +76,7 @@ def in_atomic(ts: task_struct) -> bool:
 
 def _own_steps() -> int:
     t = current_task()
-    return current_execution().tvc[t.index][t.index]
+    return current_execution().steps_taken(t)
 
 
 def preempt_disable() -> None:
