@@ -107,6 +107,9 @@ PRIMITIVE_FRAMES = frozenset((
     "_raw_read_unlock", "_raw_write_lock", "_raw_write_unlock", "mutex_lock",
     "mutex_unlock", "down_read", "down_read_trylock", "down_write", "up_read", "up_write",
     "srcu_read_lock", "srcu_read_unlock", "schedule",
+    "rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "queued_read_lock_slowpath",
+    "queued_write_lock_slowpath", "rwbase_read_lock", "__rwbase_read_lock",
+    "rwbase_write_lock",
 ))
 
 

@@ -1,13 +1,42 @@
 """kernel/locking/rwsem.c: struct rw_semaphore, as mm->mmap_lock uses it
 (include/linux/mmap_lock.h wraps these as mmap_read_lock, mmap_read_trylock, ...).
-Waiters sleep in TASK_UNINTERRUPTIBLE (TASK_KILLABLE for the _killable forms)."""
+
+Without PREEMPT_RT (rwsem.c proper) the lock is fair to writers: a reader whose fast path
+sees waiters (RWSEM_READ_FAILED_MASK has RWSEM_FLAG_WAITERS) goes to
+rwsem_down_read_slowpath, and one that finds the lock owned by other readers queues
+behind the waiting writer -- so ``down_read; (another task's down_write waits);
+down_read`` deadlocks.  A release wakes the waiters (rwsem_wake -> rwsem_mark_wake): a
+writer at the head of the queue, or every queued reader when a reader is at the head.
+
+With PREEMPT_RT the same API is rwbase_rt (rwbase_rt.py), which is writer-preferring in
+its own way: a writer takes the rtmutex first and from then on new readers block on it.
+
+Waiters sleep in TASK_UNINTERRUPTIBLE.
+
+Simplified: a release hands the lock to the woken waiters directly, as it is once the
+first waiter has set RWSEM_FLAG_HANDOFF: the window in which a newcomer could steal the
+lock from a woken but not yet running waiter, and optimistic spinning, are not modelled
+(each only reorders who gets the lock first among orders the model already explores or
+delays a waiter).  The fast path and the queueing of a reader that fails it are one step.
+"""
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, WRITE, Op
+from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W, WRITE, Op
 from ..core import kernel, kfunc
-from .lockdep import LD_WAIT_SLEEP
 from ..sched import Blocked, current, might_sleep
+from .lockdep import LD_WAIT_SLEEP
+
+
+class lock_waiter:
+    """struct rwsem_waiter / rt_mutex_waiter: who waits, for what, and whether the
+    waker has granted it the lock (waiter->task = NULL in rwsem_mark_wake)."""
+    __slots__ = ("task", "write", "granted")
+
+    def __init__(self, task, write: bool):
+        self.task = task
+        self.write = write
+        self.granted = False
 
 
 class rw_semaphore:
@@ -17,8 +46,10 @@ class rw_semaphore:
     def __init__(self, name: str):
         self.name = name
         self.cname = name
-        self.owner = None
-        self.readers = 0
+        self.owner = None                # the writer (RWSEM_WRITER_LOCKED)
+        self.readers = 0                 # readers holding it
+        self.waiters: list[lock_waiter] = []   # sem->wait_list, oldest first
+        self.rtmutex_owner = None        # PREEMPT_RT: the writer holding rwbase's rtmutex
 
     def no_writer(self) -> bool:
         return self.owner is None
@@ -27,18 +58,71 @@ class rw_semaphore:
         return self.owner is None and self.readers == 0
 
 
+def _queue(sem, write: bool) -> lock_waiter:
+    w = lock_waiter(current(), write)
+    sem.waiters.append(w)
+    return w
+
+
+def rwsem_mark_wake(sem: rw_semaphore) -> None:
+    """rwsem.c: rwsem_mark_wake (from rwsem_wake and rwsem_downgrade_wake): a writer at
+    the head of the queue gets the lock once it is free; a reader at the head gets it
+    together with every other queued reader (up to MAX_READERS_WAKEUP, which the model
+    never reaches), writers staying queued."""
+    if not sem.waiters or sem.owner is not None:
+        return
+    first = sem.waiters[0]
+    if first.write:
+        if sem.readers == 0:
+            sem.waiters.pop(0)
+            sem.owner = first.task
+            first.granted = True
+        return
+    for w in [w for w in sem.waiters if not w.write]:
+        sem.waiters.remove(w)
+        sem.readers += 1
+        w.granted = True
+
+
 @kfunc("kernel/locking/rwsem.c")
 async def down_read(sem: rw_semaphore, killable: bool = False) -> None:
+    """rwsem.c: down_read: might_sleep(), lockdep's rwsem_acquire_read (a non-recursive
+    read), then __down_read."""
     might_sleep("kernel/locking/rwsem.c", 1527)
     kernel().lockdep.acquire(sem.name, 1, sem)
-    await Blocked(sem, ACQ_R, f"down_read({sem.name})", sem.no_writer, "D")
-    sem.readers += 1
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_read_lock
+        await rwbase_read_lock(sem, f"down_read({sem.name})", "D")
+        return
+    await Op(sem, TRY_R, f"down_read({sem.name})")
+    if sem.owner is None and not sem.waiters:       # rwsem_read_trylock
+        sem.readers += 1
+        return
+    await rwsem_down_read_slowpath(sem)
+
+
+@kfunc("kernel/locking/rwsem.c")
+async def rwsem_down_read_slowpath(sem: rw_semaphore) -> None:
+    """rwsem.c: rwsem_down_read_slowpath: queue -- behind a waiting writer too -- and
+    sleep until rwsem_mark_wake grants the read lock.  (Its lock stealing, of a lock with
+    no holder, never applies here: a release hands a free lock to the waiters at once.)"""
+    w = _queue(sem, write=False)
+    await Blocked(sem, ACQ_R, f"rwsem_down_read_slowpath({sem.name}) [queued]",
+                  lambda: w.granted, "D")
 
 
 @kfunc("kernel/locking/rwsem.c")
 async def down_read_trylock(sem: rw_semaphore) -> bool:
+    """rwsem.c: down_read_trylock -> __down_read_trylock: fails on a writer and on
+    waiters (RWSEM_READ_FAILED_MASK)."""
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_read_trylock
+        if not await rwbase_read_trylock(sem, f"down_read_trylock({sem.name})"):
+            return False
+        kernel().lockdep.acquire(sem.name, 1, sem, trylock=True)
+        return True
     await Op(sem, TRY_R, f"down_read_trylock({sem.name})")
-    if sem.owner is not None:
+    if sem.owner is not None or sem.waiters:
         return False
     kernel().lockdep.acquire(sem.name, 1, sem, trylock=True)
     sem.readers += 1
@@ -47,33 +131,69 @@ async def down_read_trylock(sem: rw_semaphore) -> bool:
 
 @kfunc("kernel/locking/rwsem.c")
 async def up_read(sem: rw_semaphore) -> None:
+    """rwsem.c: up_read -> __up_read: the last reader out wakes the waiters."""
     kernel().lockdep.release(sem.name, sem)
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_read_unlock
+        await rwbase_read_unlock(sem, f"up_read({sem.name})")
+        return
     await Op(sem, REL_R, f"up_read({sem.name})")
     sem.readers -= 1
+    if sem.readers == 0:
+        rwsem_mark_wake(sem)
 
 
 @kfunc("kernel/locking/rwsem.c")
 async def down_write(sem: rw_semaphore) -> None:
+    """rwsem.c: down_write: might_sleep(), lockdep, then __down_write: the fast path
+    needs the count to be 0 (no holder, no waiter); otherwise queue and sleep until the
+    lock is handed over."""
     might_sleep("kernel/locking/rwsem.c", 1580)
     kernel().lockdep.acquire(sem.name, 0, sem)
-    await Blocked(sem, ACQ_W, f"down_write({sem.name})", sem.idle, "D")
-    sem.owner = current()
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_write_lock
+        await rwbase_write_lock(sem, f"down_write({sem.name})", "D")
+        return
+    await Op(sem, TRY_W, f"down_write({sem.name})")
+    if sem.idle() and not sem.waiters:               # rwsem_write_trylock
+        sem.owner = current()
+        return
+    await rwsem_down_write_slowpath(sem)
+
+
+@kfunc("kernel/locking/rwsem.c")
+async def rwsem_down_write_slowpath(sem: rw_semaphore) -> None:
+    """rwsem.c: rwsem_down_write_slowpath: queue, then sleep until the lock is free and
+    this writer is at the head of the queue."""
+    w = _queue(sem, write=True)
+    await Blocked(sem, ACQ_W, f"rwsem_down_write_slowpath({sem.name}) [queued]",
+                  lambda: w.granted, "D")
 
 
 @kfunc("kernel/locking/rwsem.c")
 async def up_write(sem: rw_semaphore) -> None:
     kernel().lockdep.release(sem.name, sem)
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_write_unlock
+        await rwbase_write_unlock(sem, f"up_write({sem.name})")
+        return
     await Op(sem, REL_W, f"up_write({sem.name})")
     sem.owner = None
+    rwsem_mark_wake(sem)
 
 
 @kfunc("kernel/locking/rwsem.c")
 async def downgrade_write(sem: rw_semaphore) -> None:
     """rwsem.c: downgrade_write: the writer becomes a reader without letting another
-    writer in between."""
+    writer in between, and wakes the queued readers (rwsem_downgrade_wake)."""
     await Op(sem, WRITE, f"downgrade_write({sem.name})")
     sem.owner = None
     sem.readers += 1
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_release_rtmutex
+        rwbase_release_rtmutex(sem)
+    else:
+        rwsem_mark_wake(sem)
     held = current().held_locks
     for h in held:
         if h.lock is sem:

@@ -1,10 +1,16 @@
 """raw_spinlock_t, spinlock_t and rwlock_t, per Documentation/locking/locktypes.rst.
 
-Without PREEMPT_RT all three spin with preemption disabled (kernel/locking/spinlock.c).
-With PREEMPT_RT, spinlock_t and rwlock_t are rt_mutex-based sleeping locks
-(kernel/locking/spinlock_rt.c) whose acquire calls rtlock_might_resched() before even
-trying the lock, then takes rcu_read_lock() and migrate_disable() once it holds it;
-raw_spinlock_t is unchanged.  ``_irq``/``_irqsave`` variants disable hard interrupts only
+Without PREEMPT_RT all three spin with preemption disabled (kernel/locking/spinlock.c);
+rwlock_t is the queued rwlock (qrwlock.py), fair to a waiting writer except for readers in
+interrupt context.  With PREEMPT_RT, spinlock_t and rwlock_t are rt_mutex-based sleeping
+locks (kernel/locking/spinlock_rt.c) whose acquire calls rtlock_might_resched() before
+even trying the lock, then takes rcu_read_lock() and migrate_disable() once it holds it;
+rwlock_t is rwbase_rt (rwbase_rt.py), where a pending writer blocks new readers;
+raw_spinlock_t is unchanged.
+
+Lockdep sees read_lock() as a recursive read where the kernel does
+(read_lock_is_recursive(): always without QUEUED_RWLOCKS, i.e. on PREEMPT_RT, and in
+interrupt context), otherwise as a plain read.  ``_irq``/``_irqsave`` variants disable hard interrupts only
 without PREEMPT_RT.
 
 A contended spinner is a task whose acquire op is not enabled: a CPU that never gets the
@@ -13,9 +19,13 @@ lock shows as a soft lockup, an RT waiter as a task blocked on an rtlock.
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, Op
+from ....engine import ACQ_W, REL_W, Op
 from ..core import kernel, kfunc
-from .lockdep import LD_WAIT_CONFIG, LD_WAIT_INV, LD_WAIT_SPIN
+from .lockdep import LD_WAIT_CONFIG, LD_WAIT_INV, LD_WAIT_SPIN, RECURSIVE_READ
+from .qrwlock import (in_interrupt, queued_read_lock, queued_read_unlock, queued_write_lock,
+                      queued_write_unlock)
+from .rwbase_rt import rwbase_read_lock, rwbase_read_unlock, rwbase_write_lock, \
+    rwbase_write_unlock
 from ..sched import Blocked, __might_resched, current, preempt_disable, preempt_enable, \
     MIGHT_RESCHED_RCU_SHIFT
 
@@ -36,6 +46,8 @@ class _Lock:
         self.cname = name
         self.owner = None
         self.readers = 0
+        self.waiters: list = []          # rwlock_t: qrwlock's wait_lock queue, or rwbase's
+        self.rtmutex_owner = None        # PREEMPT_RT rwlock_t: the writer holding rtmutex
 
     def free(self) -> bool:
         return self.owner is None
@@ -121,23 +133,28 @@ async def _raw_spin_unlock(lock, label: str, irq: bool = False) -> None:
     await _spin_release(lock, label, irq)
 
 
+def read_lock_is_recursive() -> bool:
+    """lockdep.c: read_lock_is_recursive: !IS_ENABLED(CONFIG_QUEUED_RWLOCKS) (which
+    depends on !PREEMPT_RT) or in_interrupt()."""
+    return kernel().config.PREEMPT_RT or in_interrupt()
+
+
 @kfunc("kernel/locking/spinlock.c")
 async def _raw_read_lock(lock, label: str, irq: bool = False) -> None:
     ts = current()
     if irq:
         ts.irqs_disabled += 1
     preempt_disable()
-    kernel().lockdep.acquire(lock.name, 1, lock)
-    await Blocked(lock, ACQ_R, label, lock.no_writer, "R")
-    lock.readers += 1
+    read = RECURSIVE_READ if read_lock_is_recursive() else 1
+    kernel().lockdep.acquire(lock.name, read, lock)
+    await queued_read_lock(lock, label)
 
 
 @kfunc("kernel/locking/spinlock.c")
 async def _raw_read_unlock(lock, label: str, irq: bool = False) -> None:
     ts = current()
     kernel().lockdep.release(lock.name, lock)
-    await Op(lock, REL_R, label)
-    lock.readers -= 1
+    await queued_read_unlock(lock, label)
     preempt_enable()
     if irq:
         ts.irqs_disabled -= 1
@@ -145,12 +162,22 @@ async def _raw_read_unlock(lock, label: str, irq: bool = False) -> None:
 
 @kfunc("kernel/locking/spinlock.c")
 async def _raw_write_lock(lock, label: str, irq: bool = False) -> None:
-    await _spin_acquire(lock, label, irq)
+    ts = current()
+    if irq:
+        ts.irqs_disabled += 1
+    preempt_disable()
+    kernel().lockdep.acquire(lock.name, 0, lock)
+    await queued_write_lock(lock, label)
 
 
 @kfunc("kernel/locking/spinlock.c")
 async def _raw_write_unlock(lock, label: str, irq: bool = False) -> None:
-    await _spin_release(lock, label, irq)
+    ts = current()
+    kernel().lockdep.release(lock.name, lock)
+    await queued_write_unlock(lock, label)
+    preempt_enable()
+    if irq:
+        ts.irqs_disabled -= 1
 
 
 # -- the PREEMPT_RT implementation -----------------------------------------------------
@@ -180,13 +207,13 @@ async def rt_spin_unlock(lock, label: str) -> None:
 
 @kfunc("kernel/locking/spinlock_rt.c")
 async def rt_read_lock(lock, label: str) -> None:
-    """spinlock_rt.c: rt_read_lock: rtlock_might_resched() first, then lockdep, then
-    rwbase_read_lock, rcu_read_lock(), migrate_disable()."""
+    """spinlock_rt.c: rt_read_lock: rtlock_might_resched() first, then lockdep (a
+    recursive read: no QUEUED_RWLOCKS on PREEMPT_RT), then rwbase_read_lock in
+    TASK_RTLOCK_WAIT, rcu_read_lock(), migrate_disable()."""
     ts = current()
     _rtlock_might_resched(_RT_READ_LOCK_LINE)
-    kernel().lockdep.acquire(lock.name, 1, lock)
-    await Blocked(lock, ACQ_R, label, lock.no_writer, "rtlock")
-    lock.readers += 1
+    kernel().lockdep.acquire(lock.name, RECURSIVE_READ, lock)
+    await rwbase_read_lock(lock, label, "rtlock")
     ts.rcu_read_lock_nesting += 1
     ts.migration_disabled += 1
 
@@ -197,19 +224,17 @@ async def rt_read_unlock(lock, label: str) -> None:
     kernel().lockdep.release(lock.name, lock)
     ts.migration_disabled -= 1
     ts.rcu_read_lock_nesting -= 1
-    await Op(lock, REL_R, label)
-    lock.readers -= 1
+    await rwbase_read_unlock(lock, label)
 
 
 @kfunc("kernel/locking/spinlock_rt.c")
 async def rt_write_lock(lock, label: str) -> None:
     """spinlock_rt.c: rt_write_lock: rtlock_might_resched() first, then lockdep, then
-    rwbase_write_lock, rcu_read_lock(), migrate_disable()."""
+    rwbase_write_lock in TASK_RTLOCK_WAIT, rcu_read_lock(), migrate_disable()."""
     ts = current()
     _rtlock_might_resched(_RT_WRITE_LOCK_LINE)
     kernel().lockdep.acquire(lock.name, 0, lock)
-    await Blocked(lock, ACQ_W, label, lock.idle, "rtlock")
-    lock.owner = ts
+    await rwbase_write_lock(lock, label, "rtlock")
     ts.rcu_read_lock_nesting += 1
     ts.migration_disabled += 1
 
@@ -220,8 +245,7 @@ async def rt_write_unlock(lock, label: str) -> None:
     kernel().lockdep.release(lock.name, lock)
     ts.migration_disabled -= 1
     ts.rcu_read_lock_nesting -= 1
-    await Op(lock, REL_W, label)
-    lock.owner = None
+    await rwbase_write_unlock(lock, label)
 
 
 # -- the API ---------------------------------------------------------------------------
