@@ -168,9 +168,16 @@ async def __handle_mm_fault(vma, addr: int, write: bool) -> bool:
     """mm/memory.c: the anonymous fault (do_anonymous_page, inlined here) and the
     write-protect (CoW) fault.  Under the PTE lock, a present PTE ends the fault; otherwise
     an mm the OOM reaper has started on fails it (check_stable_address_space, tested after
-    pte_none as the kernel does: VM_FAULT_SIGBUS) before the new PTE is set."""
+    pte_none as the kernel does: VM_FAULT_SIGBUS) before the new PTE is set.  A write to a
+    present read-only PTE is handle_pte_fault's do_wp_page, entered with the PTE lock held
+    and the PTE as it was (orig_pte); a write to one zapped meanwhile is an anonymous
+    fault."""
     if write and addr in vma.cow:
-        return await do_wp_page(vma, addr)
+        await pte_offset_map_lock(vma)
+        orig = vma.ptes.get(addr)               # vmf->orig_pte, pte_same under the lock
+        if orig is not None:
+            return await do_wp_page(vma, addr, orig)
+        await pte_unmap_unlock(vma)
     await pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"do_anonymous_page({vma.name} @{addr})")
     ok = True
@@ -184,22 +191,38 @@ async def __handle_mm_fault(vma, addr: int, write: bool) -> bool:
 
 
 @kfunc("mm/memory.c")
-async def do_wp_page(vma, addr: int) -> bool:
-    """mm/memory.c: do_wp_page -> wp_page_copy: copy the page, and with the mmu_notifier
-    range [addr, addr+1) started replace the PTE; the old page loses the reference."""
+async def do_wp_page(vma, addr: int, orig: page) -> bool:
+    """mm/memory.c: do_wp_page, called with the PTE lock held: pin the old page
+    (folio_get), drop the lock and copy (wp_page_copy)."""
+    await get_page(orig)
+    await pte_unmap_unlock(vma)
+    return await wp_page_copy(vma, addr, orig)
+
+
+@kfunc("mm/memory.c")
+async def wp_page_copy(vma, addr: int, old: page) -> bool:
+    """mm/memory.c: wp_page_copy: allocate and copy, start the mmu_notifier range
+    [addr, addr+1), retake the PTE lock and install the copy only if the PTE is still the
+    one the fault saw (pte_same) -- a concurrent zap or fault may have changed it, and
+    then the copy is freed and the fault returns to be retried.  After the end of the
+    range, the old page loses the mapping's reference (if replaced) and the fault's."""
     from . import mmu_notifier as mn
-    rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
     new = alloc_page()
+    rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
     await mn.mmu_notifier_invalidate_range_start(rng)
     await pte_offset_map_lock(vma)
     await Op((vma, "ptes"), WRITE, f"wp_page_copy({vma.name} @{addr})")
-    old = vma.ptes.get(addr)
-    vma.ptes[addr] = new
-    vma.cow.discard(addr)
+    replaced = vma.ptes.get(addr) is old                  # pte_same(*pte, orig_pte)
+    if replaced:
+        vma.ptes[addr] = new
+        vma.cow.discard(addr)
     await pte_unmap_unlock(vma)
     await mn.mmu_notifier_invalidate_range_end(rng)
-    if old is not None:
-        await put_page(old)
+    if replaced:
+        await put_page(old)          # the mapping's reference (new_folio = old_folio)
+    else:
+        await put_page(new)          # the unused copy
+    await put_page(old)              # do_wp_page's folio_get
     return True
 
 
