@@ -1,27 +1,13 @@
-"""mm/mmap.c and kernel/fork.c: exit_mmap and mmput, the end of an address space."""
+"""mm/mmap.c: exit_mmap, the end of an address space (mmput, its caller, is in
+kernel/fork.py)."""
 
 from __future__ import annotations
 
-from ...engine import WRITE, Op
 from ..kernel.core import kfunc, set_bit
 from ..kernel.locking.rwsem import down_read, down_write, up_read, up_write
+from ..kernel.fork import __mmput, mmput  # noqa: F401  (callers import it from here)
 from . import memory, mmu_notifier as mn
 from .mm_types import MMF_OOM_SKIP
-
-
-@kfunc("kernel/fork.c")
-async def mmput(mm) -> None:
-    """kernel/fork.c: mmput: the last user tears the address space down."""
-    await Op((mm, "mm_users"), WRITE, "atomic_dec_and_test(&mm->mm_users)")
-    mm.mm_users -= 1
-    if mm.mm_users == 0:
-        await __mmput(mm)
-
-
-@kfunc("kernel/fork.c")
-async def __mmput(mm) -> None:
-    await exit_mmap(mm)
-    mn.mmdrop(mm)
 
 
 @kfunc("mm/mmap.c")

@@ -29,6 +29,7 @@ from ..include.list import hlist_add_head_rcu_at_setup, hlist_empty, hlist_entry
     hlist_head, hlist_node, hlist_unhashed
 from ..include.rculist import hlist_del_init_rcu, hlist_for_each_entry_srcu
 from ..kernel.core import kernel, kfunc, load
+from ..kernel.fork import mmdrop, mmgrab  # noqa: F401  (kernel/fork.c; patches use mn.mmgrab)
 from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.panic import BUG_ON, WARN_ON
@@ -271,13 +272,3 @@ async def mmu_notifier_unregister(sub: mmu_notifier, mm) -> None:
     await synchronize_srcu(srcu())
     BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
     mmdrop(mm)
-
-
-def mmgrab(mm) -> None:
-    mm.mm_count += 1
-
-
-def mmdrop(mm) -> None:
-    mm.mm_count -= 1
-    if mm.mm_count == 0:
-        mm.freed = True
