@@ -21,6 +21,9 @@ SYMBOLS = {
     "HUNG_TASK": "khungtaskd reports tasks stuck in TASK_UNINTERRUPTIBLE",
     "SOFTLOCKUP_DETECTOR": "the watchdog reports CPUs spinning forever",
     "FAIL_GFP_ATOMIC": "explore the failure of every GFP_ATOMIC allocation",
+    "SRCU_SIZE_BIG": "SRCU callbacks on per-CPU lists, invoked concurrently (srcutree "
+                     "big, from 128 CPUs); n (default): one ordered list, as a server "
+                     "with fewer CPUs boots (convert_to_big=auto)",
 }
 
 
@@ -36,6 +39,7 @@ class Config:
     HUNG_TASK: bool = True
     SOFTLOCKUP_DETECTOR: bool = True
     FAIL_GFP_ATOMIC: bool = True
+    SRCU_SIZE_BIG: bool = False             # srcutree: small until contention (< 128 CPUs)
 
     def set(self, symbol: str, value: bool) -> "Config":
         if symbol not in SYMBOLS:

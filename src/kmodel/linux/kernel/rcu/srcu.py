@@ -5,11 +5,23 @@
 - synchronize_srcu() may sleep; lockdep sees an empty write-side section first
   (srcu_lock_sync), so calling it inside a read section of the same srcu_struct is
   "possible recursive locking" -- and a real deadlock.  It waits for the readers that
-  began before it, not for later ones.
+  began before it, not for later ones -- and, since it is a call_srcu() of a wake-up
+  callback (wakeme_after_rcu), for the callbacks queued before it on the same list.
 - call_srcu() never blocks: the callback runs after a grace period, from a workqueue
-  (srcu_invoke_callbacks) with bottom halves disabled, one callback of a srcu_struct at a
-  time, in the order they were queued.
-- srcu_barrier() waits for the callbacks queued before it, not for readers.
+  (srcu_invoke_callbacks) with bottom halves disabled; the callbacks of one list run one
+  at a time, in the order they were queued.
+- srcu_barrier() waits for the callbacks queued before it on every list, not for readers.
+
+Which list a callback goes on is srcutree's size state (srcu_gp_start_if_needed):
+- small (SRCU_SIZE_SMALL; SRCU_SIZE_BIG=n, the default): every callback on the boot
+  CPU's list -- one list, so callbacks are ordered and synchronize_srcu() waits for the
+  ones queued before it.  This is what a distro server kernel runs: srcutree.convert_to_big
+  defaults to SRCU_SIZING_AUTO, which srcu_init() turns into "small, converted to big on
+  contention" below big_cpu_lim (128) CPUs ("Setting srcu_struct sizes based on
+  contention"), and the modelled workloads never reach the contention threshold.
+- big (SRCU_SIZE_BIG=y: 128 CPUs or more, or srcutree.convert_to_big=1): each CPU's
+  callbacks on its own list (every model task runs on its own CPU), invoked concurrently
+  by separate workers; synchronize_srcu() orders only behind its own CPU's callbacks.
 
 Simplified: the two-index flip of srcutree is not modelled; a grace period is exactly
 "every reader that was inside when it started has left", which is what callers rely on.
@@ -22,8 +34,8 @@ for the snapshot's readers only, one at a time, each on that reader's own token
 end happens after exactly those unlocks, and does not conflict with a reader that came
 later (which it does not wait for) -- with one object for the whole domain every later
 srcu_read_lock would count as a race with it, and the search would explore both orders
-of events that commute.  Callbacks are ordered among themselves on
-``(ssp, "callbacks")``.
+of events that commute.  The callbacks of one list are ordered among themselves on
+``(ssp, "callbacks", list)``.
 """
 
 from __future__ import annotations
@@ -44,6 +56,14 @@ class srcu_struct:
         self.idx = 0
         self.callbacks_queued = 0
         self.callbacks_invoked = 0
+        self.queued: dict[int, int] = {}    # callback list (srcu_data's CPU) -> queued
+        self.invoked: dict[int, int] = {}   # ... -> invoked (in order, one at a time)
+
+
+def srcu_cblist(ssp: srcu_struct) -> int:
+    """srcutree.c: srcu_gp_start_if_needed: the srcu_data whose list takes the callback:
+    the boot CPU's while the srcu_struct is small, the current CPU's once it is big."""
+    return current().cpu if kernel().config.SRCU_SIZE_BIG else 0
 
 
 async def _wait_for_readers(ssp: srcu_struct, snapshot: tuple, label: str, how: str):
@@ -87,13 +107,20 @@ def srcu_read_lock_held(ssp: srcu_struct) -> bool:
 @kfunc("kernel/rcu/srcutree.c")
 async def __synchronize_srcu(ssp: srcu_struct) -> None:
     """srcutree.c: __synchronize_srcu: srcu_lock_sync() for lockdep, then queue a wake-up
-    callback behind the current readers and wait_for_completion()."""
+    callback (__call_srcu of wakeme_after_rcu) and wait_for_completion(): it completes
+    once the current readers have left and the callbacks queued before it on the same
+    list have run."""
     kernel().lockdep.sync(ssp.name, ssp)
     might_sleep("kernel/rcu/srcutree.c", 1462)
     await Op(ssp, WRITE, f"synchronize_srcu({ssp.name}): start grace period")
     snapshot = tuple(ssp.readers)
-    await _wait_for_readers(ssp, snapshot,
-                            f"wait_for_completion(srcu grace period of {ssp.name})", "D")
+    lst = srcu_cblist(ssp)
+    before = ssp.queued.get(lst, 0)
+    label = f"wait_for_completion(srcu grace period of {ssp.name})"
+    await _wait_for_readers(ssp, snapshot, label, "D")
+    if before:
+        await Blocked((ssp, "callbacks", lst), WRITE, label,
+                      lambda: ssp.invoked.get(lst, 0) >= before, "D")
 
 
 @kfunc("kernel/rcu/srcutree.c")
@@ -108,42 +135,50 @@ async def synchronize_srcu_expedited(ssp: srcu_struct) -> None:
 
 @kfunc("kernel/rcu/srcutree.c")
 async def call_srcu(ssp: srcu_struct, func, arg, name: str) -> None:
-    """srcutree.c: call_srcu: queue ``func(arg)`` to run after a grace period; never
-    blocks.  The callback is invoked by a kworker (srcu_invoke_callbacks)."""
+    """srcutree.c: call_srcu: queue ``func(arg)`` on this srcu_struct's list for the
+    current CPU (srcu_cblist) to run after a grace period; never blocks.  The callback is
+    invoked by a kworker (srcu_invoke_callbacks)."""
     await Op(ssp, WRITE, f"call_srcu({ssp.name}, {name})")
     snapshot = tuple(ssp.readers)
-    seq = ssp.callbacks_queued
+    lst = srcu_cblist(ssp)
+    seq = ssp.queued.get(lst, 0)
+    ssp.queued[lst] = seq + 1
     ssp.callbacks_queued += 1
-    spawn_kworker(f"srcu:{name}", srcu_invoke_callbacks(ssp, snapshot, seq, func, arg))
+    spawn_kworker(f"srcu:{name}", srcu_invoke_callbacks(ssp, snapshot, lst, seq, func, arg))
 
 
 @kfunc("kernel/rcu/srcutree.c")
-async def srcu_invoke_callbacks(ssp: srcu_struct, snapshot, seq, func, arg) -> None:
+async def srcu_invoke_callbacks(ssp: srcu_struct, snapshot, lst, seq, func, arg) -> None:
     """srcutree.c: srcu_invoke_callbacks: once the grace period has ended, run the
-    callback with bottom halves disabled; callbacks of one srcu_struct run in order."""
-    label = f"srcu grace period for callback #{seq} of {ssp.name}"
+    callback with bottom halves disabled; the callbacks of one list run in order, one at
+    a time (sdp->srcu_cblist_invoking)."""
+    cpu = f" (CPU {lst})" if kernel().config.SRCU_SIZE_BIG else ""
+    label = f"srcu grace period for callback #{seq} of {ssp.name}{cpu}"
     await _wait_for_readers(ssp, snapshot, label, "I")
-    await Blocked((ssp, "callbacks"), WRITE, label,
-                  lambda: ssp.callbacks_invoked == seq, "I")
+    await Blocked((ssp, "callbacks", lst), WRITE, label,
+                  lambda: ssp.invoked.get(lst, 0) == seq, "I")
     local_bh_disable()
     try:
         await func(arg)
     finally:
         local_bh_enable()
-    await Op((ssp, "callbacks"), WRITE, f"srcu callback #{seq} of {ssp.name} done")
+    await Op((ssp, "callbacks", lst), WRITE, f"srcu callback #{seq} of {ssp.name} done")
+    ssp.invoked[lst] = seq + 1
     ssp.callbacks_invoked += 1
 
 
 @kfunc("kernel/rcu/srcutree.c")
 async def srcu_barrier(ssp: srcu_struct) -> None:
-    """srcutree.c: srcu_barrier: wait for every callback queued before it (it entrains a
-    callback behind them); with none pending it returns without waiting for readers."""
+    """srcutree.c: srcu_barrier: wait for every callback queued before it, on every list
+    (it entrains a callback behind each); with none pending it returns without waiting
+    for readers."""
     might_sleep("kernel/rcu/srcutree.c", 1690)
     await Op(ssp, WRITE, f"srcu_barrier({ssp.name})")
-    target = ssp.callbacks_queued
-    await Blocked((ssp, "callbacks"), WRITE,
-                  f"wait_for_completion(srcu_barrier of {ssp.name})",
-                  lambda: ssp.callbacks_invoked >= target, "D")
+    target = dict(ssp.queued)
+    for lst in sorted(target):
+        await Blocked((ssp, "callbacks", lst), WRITE,
+                      f"wait_for_completion(srcu_barrier of {ssp.name})",
+                      lambda lst=lst: ssp.invoked.get(lst, 0) >= target[lst], "D")
 
 
 def local_bh_disable() -> None:
