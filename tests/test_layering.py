@@ -45,6 +45,13 @@ KNOWN_CYCLES = {
         "kmodel.linux.include.list",
         "kmodel.linux.include.rculist",
         "kmodel.linux.arch.fault",
+        # the fair rwlock implementations spinlock.py and rwsem.py call (qrwlock.c,
+        # rwbase_rt.c), and kernel/fork.c's mm refcounts, which mmu_notifier and
+        # mm/mmap re-export and which call back into exit_mmap and kfree
+        "kmodel.linux.kernel.locking.qrwlock",
+        "kmodel.linux.kernel.locking.rwbase_rt",
+        "kmodel.linux.kernel.fork",
+        "kmodel.linux.mm.mmap",
     },
 }
 # The KVM <-> arch hooks, kept as their own group (they mirror the kernel).
