@@ -15,7 +15,7 @@ wait_lock on to the next at once).
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W, Op
+from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_W, Op
 from ..core import kfunc
 from ..sched import Blocked, current
 from .rwsem import lock_waiter
@@ -56,8 +56,8 @@ def qrwlock_wake(lock) -> None:
 async def queued_read_lock(lock, label: str) -> None:
     """qrwlock.h: queued_read_lock: the fast path adds a reader unless a writer holds the
     lock or waits for it (_QW_WMASK); otherwise queued_read_lock_slowpath."""
-    await Op(lock, TRY_R, label)
-    if lock.owner is None and not _writer_waiting(lock):
+    await Blocked(lock, ACQ_R, label, lock.no_writer, "R")   # see rwsem.py: down_read
+    if not _writer_waiting(lock):
         lock.readers += 1
         return
     await queued_read_lock_slowpath(lock)
@@ -67,9 +67,7 @@ async def queued_read_lock(lock, label: str) -> None:
 async def queued_read_lock_slowpath(lock) -> None:
     """qrwlock.c: queued_read_lock_slowpath: in interrupt context, spin only until no
     writer holds the lock; otherwise queue on wait_lock behind the waiting writer."""
-    if in_interrupt():
-        await Blocked(lock, ACQ_R, f"queued_read_lock_slowpath({lock.name}) [in interrupt]",
-                      lock.no_writer, "R")
+    if in_interrupt():               # no writer holds it (the fast path's wait): take it
         lock.readers += 1
         return
     w = lock_waiter(current(), write=False)
@@ -82,7 +80,7 @@ async def queued_read_lock_slowpath(lock) -> None:
 async def queued_write_lock(lock, label: str) -> None:
     """qrwlock.h: queued_write_lock: the fast path needs the lock word to be 0;
     otherwise queued_write_lock_slowpath."""
-    await Op(lock, TRY_W, label)
+    await Blocked(lock, TRY_W, label, lock.no_writer, "R")
     if lock.idle() and not lock.waiters:
         lock.owner = current()
         return

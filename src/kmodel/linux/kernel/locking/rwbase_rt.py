@@ -53,7 +53,10 @@ async def rwbase_read_trylock(rwb, label: str) -> bool:
 async def rwbase_read_lock(rwb, label: str, how: str) -> None:
     """rwbase_read_lock: the fast path, else __rwbase_read_lock: block on the rtmutex the
     writer holds, take the read lock once it is handed over."""
-    if await rwbase_read_trylock(rwb, label):
+    # as in rwsem.py: the reader gets this far once no writer holds the lock
+    await Blocked(rwb, ACQ_R, label, lambda: rwb.owner is None, how)
+    if rwb.rtmutex_owner is None:                   # rwbase_read_trylock
+        rwb.readers += 1
         return
     await __rwbase_read_lock(rwb, how)
 
@@ -77,7 +80,7 @@ async def rwbase_read_unlock(rwb, label: str) -> None:
 async def rwbase_write_lock(rwb, label: str, how: str) -> None:
     """rwbase_write_lock: take the rtmutex (waiting behind its earlier waiters), remove
     READER_BIAS, then wait until no reader is inside and mark it write-locked."""
-    await Op(rwb, TRY_W, label)
+    await Blocked(rwb, TRY_W, label, lambda: rwb.owner is None, how)
     if rwb.rtmutex_owner is None and not rwb.waiters:
         rwb.rtmutex_owner = current()
         if rwb.readers == 0:                         # __rwbase_write_trylock

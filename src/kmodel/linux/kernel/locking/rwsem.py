@@ -94,8 +94,11 @@ async def down_read(sem: rw_semaphore, killable: bool = False) -> None:
         from .rwbase_rt import rwbase_read_lock
         await rwbase_read_lock(sem, f"down_read({sem.name})", "D")
         return
-    await Op(sem, TRY_R, f"down_read({sem.name})")
-    if sem.owner is None and not sem.waiters:       # rwsem_read_trylock
+    # A reader can only get as far as its fast path while no writer holds the lock (the
+    # model does not let it queue behind a holding writer: it arrives after the release,
+    # one of the orders the kernel has too); a waiting writer sends it to the slow path.
+    await Blocked(sem, ACQ_R, f"down_read({sem.name})", sem.no_writer, "D")
+    if not sem.waiters:                              # rwsem_read_trylock
         sem.readers += 1
         return
     await rwsem_down_read_slowpath(sem)
@@ -154,7 +157,9 @@ async def down_write(sem: rw_semaphore) -> None:
         from .rwbase_rt import rwbase_write_lock
         await rwbase_write_lock(sem, f"down_write({sem.name})", "D")
         return
-    await Op(sem, TRY_W, f"down_write({sem.name})")
+    # As for readers, a writer reaches its fast path once no writer holds the lock; it
+    # queues while readers hold it, which is what blocks later readers.
+    await Blocked(sem, TRY_W, f"down_write({sem.name})", sem.no_writer, "D")
     if sem.idle() and not sem.waiters:               # rwsem_write_trylock
         sem.owner = current()
         return
