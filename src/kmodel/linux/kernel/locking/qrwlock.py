@@ -80,7 +80,7 @@ async def queued_read_lock_slowpath(lock) -> None:
 async def queued_write_lock(lock, label: str) -> None:
     """qrwlock.h: queued_write_lock: the fast path needs the lock word to be 0;
     otherwise queued_write_lock_slowpath."""
-    await Blocked(lock, TRY_W, label, lock.no_writer, "R")
+    await Op(lock, TRY_W, label)
     if lock.idle() and not lock.waiters:
         lock.owner = current()
         return

@@ -80,7 +80,7 @@ async def rwbase_read_unlock(rwb, label: str) -> None:
 async def rwbase_write_lock(rwb, label: str, how: str) -> None:
     """rwbase_write_lock: take the rtmutex (waiting behind its earlier waiters), remove
     READER_BIAS, then wait until no reader is inside and mark it write-locked."""
-    await Blocked(rwb, TRY_W, label, lambda: rwb.owner is None, how)
+    await Op(rwb, TRY_W, label)
     if rwb.rtmutex_owner is None and not rwb.waiters:
         rwb.rtmutex_owner = current()
         if rwb.readers == 0:                         # __rwbase_write_trylock

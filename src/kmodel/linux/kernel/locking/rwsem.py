@@ -159,7 +159,7 @@ async def down_write(sem: rw_semaphore) -> None:
         return
     # As for readers, a writer reaches its fast path once no writer holds the lock; it
     # queues while readers hold it, which is what blocks later readers.
-    await Blocked(sem, TRY_W, f"down_write({sem.name})", sem.no_writer, "D")
+    await Op(sem, TRY_W, f"down_write({sem.name})")
     if sem.idle() and not sem.waiters:               # rwsem_write_trylock
         sem.owner = current()
         return
