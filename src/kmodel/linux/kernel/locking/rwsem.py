@@ -17,7 +17,12 @@ Simplified: a release hands the lock to the woken waiters directly, as it is onc
 first waiter has set RWSEM_FLAG_HANDOFF: the window in which a newcomer could steal the
 lock from a woken but not yet running waiter, and optimistic spinning, are not modelled
 (each only reorders who gets the lock first among orders the model already explores or
-delays a waiter).  The fast path and the queueing of a reader that fails it are one step.
+delays a waiter).  The fast path and the queueing of a task that fails it are one step.
+A reader gets as far as its fast path only once no writer holds the lock (it does not
+queue behind a holding writer: it arrives after the release, an order the kernel has
+too); a writer tries at once -- an always-enabled trylock-kind op -- because a wait whose
+kind is not an acquire, or an acquire-kind wait enabled while readers hold the lock,
+hides races from this engine's DPOR.
 """
 
 from __future__ import annotations
@@ -157,8 +162,8 @@ async def down_write(sem: rw_semaphore) -> None:
         from .rwbase_rt import rwbase_write_lock
         await rwbase_write_lock(sem, f"down_write({sem.name})", "D")
         return
-    # As for readers, a writer reaches its fast path once no writer holds the lock; it
-    # queues while readers hold it, which is what blocks later readers.
+    # The writer tries at once: it takes a free lock, or queues (also while readers hold
+    # it, which is what blocks later readers) -- see the module docstring for why.
     await Op(sem, TRY_W, f"down_write({sem.name})")
     if sem.idle() and not sem.waiters:               # rwsem_write_trylock
         sem.owner = current()
