@@ -44,6 +44,9 @@ class lock_waiter:
         self.granted = False
 
 
+EINTR = -4
+
+
 class rw_semaphore:
     lock_type = "rw_semaphore"
     wait_type_inner = LD_WAIT_SLEEP      # __RWSEM_DEP_MAP_INIT
@@ -117,6 +120,27 @@ async def rwsem_down_read_slowpath(sem: rw_semaphore) -> None:
     w = _queue(sem, write=False)
     await Blocked(sem, ACQ_R, f"rwsem_down_read_slowpath({sem.name}) [queued]",
                   lambda: w.granted, "D")
+
+
+@kfunc("kernel/locking/rwsem.c")
+async def down_read_killable(sem: rw_semaphore) -> int:
+    """rwsem.c: down_read_killable (mmap_read_lock_killable): as down_read, but the
+    waiter sleeps in TASK_KILLABLE and a fatal signal ends the wait: lockdep's acquire
+    is undone (rwsem_release) and -EINTR returned.  A free lock is taken even with a
+    signal pending (the fast path does not look).  The wait is one op on the lock, so
+    the search orders a signal against it only through the lock's holder: it explores
+    the -EINTR outcome when the signal comes while the holder still holds the lock, and
+    the acquire when the release comes first."""
+    might_sleep("kernel/locking/rwsem.c", 1542)
+    kernel().lockdep.acquire(sem.name, 1, sem)
+    ts = current()
+    await Blocked(sem, ACQ_R, f"down_read_killable({sem.name})",
+                  lambda: sem.no_writer() or ts.sigkill_pending, "K")
+    if not sem.no_writer():
+        kernel().lockdep.release(sem.name, sem)
+        return EINTR
+    sem.readers += 1
+    return 0
 
 
 @kfunc("kernel/locking/rwsem.c")
