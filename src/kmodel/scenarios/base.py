@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..engine import Report
 from ..linux.kernel.core import Kernel
-from ..linux.kernel.hung_task import report_stuck_tasks
+from ..linux.kernel.hung_task import QUIET_STATES, report_stuck_tasks
 from ..linux.kernel.sched import task_struct
 
 
@@ -48,9 +48,10 @@ class KernelProgram:
         return ex.spawn(name, coro, ctx=ts)
 
     def at_deadlock(self, ex, blocked) -> None:
-        """Tasks idle in an interruptible or idle sleep (a kthread waiting for work, a
-        process in ppoll) are how a quiet system looks: that is quiescence, not a hang."""
-        if all(getattr(t.pending, "how", "?") in ("S", "I") for t in blocked):
+        """Tasks idle in an interruptible, killable or idle sleep (a kthread waiting for
+        work, a process in ppoll) or back in userspace are how a quiet system looks: that
+        is quiescence, not a hang (khungtaskd reports none of them)."""
+        if all(getattr(t.pending, "how", "?") in QUIET_STATES for t in blocked):
             ex.outcome = "done"
             return
         report_stuck_tasks(ex, blocked)

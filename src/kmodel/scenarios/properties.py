@@ -106,5 +106,29 @@ def reaped_stays_reaped(sc, ex) -> None:
                 return
 
 
+def thread_group_outlives_vm(sc, ex) -> None:
+    """A VM destroyed from a thread's exit (its files going with the last thread) leaves
+    no other thread of that process that could still use the mm: in Linux the
+    files_struct, which holds the VM fd, is put by the last thread of the group, after
+    that thread's exit_mm -- every other thread has passed its exit_mm by then.  A
+    destroy while a thread still has its mm means the process's threads do not share
+    their files (or a design frees the VM under a live thread)."""
+    kvm = getattr(sc, "kvm", None)
+    ctx = getattr(kvm, "destroy_context", None)
+    if ctx is None:
+        return
+    task, from_exit, others = ctx
+    if not from_exit or not others:
+        return
+    ex.report(Report(
+        "invariant", "kmodel invariant: kvm_destroy_vm from an exit while another thread "
+        "still uses the mm", "(end of run)", "kvm_destroy_vm", [],
+        f"kmodel invariant violated: thread-group-outlives-vm\n"
+        f"  {task} ran kvm_destroy_vm from its do_exit while {', '.join(others)} of the "
+        f"same process had not passed exit_mm\n"
+        f"  (the VM fd lives in the files_struct every thread shares; it is put at the "
+        f"last thread's exit)."))
+
+
 PROPERTIES = [counters_balanced, vcpu_can_progress, no_spte_maps_freed_page,
-              reaped_stays_reaped]
+              reaped_stays_reaped, thread_group_outlives_vm]

@@ -6,27 +6,30 @@ page faulted in and mapped by the secondary MMU, KVM's notifier registered, and 
 pfn cache (kvmclock) inside memslot 0.  With the knob populated=false the guest memory
 is not faulted in yet (no PTE, no SPTE): the guest's first accesses fault.
 
-Activities (each one task, named as ps would show it):
-  vcpu      qemu-vcpu0   KVM_RUN: the guest touches gfn 0 and gfn 0x10
-  vcpu-cow  qemu-vcpu0   KVM_RUN: a write to a page the guest only had read (a CoW fault
-                         inside GUP, the path of Sean's 2026-02-11 trace)
-  memslot   qemu-ioctl   KVM_SET_USER_MEMORY_REGION: delete memslot 1
-  madvise   qemu-madvise madvise(MADV_DONTNEED) of memslot 1's memory
-  munmap    qemu-munmap  munmap of memslot 1's memory
-  reclaim   kswapd0      reclaim of one page of memslot 0 (no mmap_lock)
-  oom       stress-ng    hits OOM and kills qemu; oom_reaper then reaps it
-  mrelease  lmkd         kills qemu and calls process_mrelease() on it
-  exit      qemu         the main thread exits (after SIGKILL when something kills it)
-  vm-close  qemu         the main thread closes the VM fd (kvm_vm_release ->
-                         kvm_destroy_vm) while the process lives on
-  other-mm  stress-ng    OOM-kills "bash", a process with no notifiers (no KVM involved)
+The process is a thread group, as in Linux: its threads share the mm, one files_struct
+(CLONE_FILES) and the signal state.  The descriptor table holds the VM fd (the VM file
+holds one kvm reference) and one fd per vCPU (each vCPU file holds another).  A syscall
+on an fd holds the file for its duration (fdget/fdput); a SIGKILL or exit_group() takes
+every thread down (each leaves at its next return to userspace); the files go with the
+last thread's exit, after its exit_mm.  The main thread "qemu" is the group leader; it
+is a task only in the activities that use it (exit, vm-close) -- otherwise it stays in
+userspace for the whole run, holding its mm and files references.
+
+Each activity is registered once, below, with ``@activity``: its name, its summary and
+the function that starts its task(s).
 """
 
 from __future__ import annotations
 
-from ..linux.kernel.exit import do_exit
+from dataclasses import dataclass
+from typing import Callable
+
+from ..linux.fs.file import close_fd, file, files_struct
+from ..linux.fs.ioctl import ksys_ioctl
+from ..linux.kernel.entry import in_userspace, syscall_exit_to_user_mode
 from ..linux.kernel.locking.spinlock import spinlock_t
-from ..linux.kernel.sched import Blocked, current
+from ..linux.kernel.sched import Blocked, current, task_struct
+from ..linux.kernel.signal import SIGKILL, do_group_exit, do_send_sig_info, signal_struct
 from ..linux.mm import oom_kill
 from ..linux.mm.madvise import do_vmi_align_munmap, madvise_dontneed, shrink_folio_list
 from ..linux.mm.memory import alloc_page
@@ -37,31 +40,31 @@ from ..linux.virt.kvm.kvm_vcpu import kvm_vcpu
 from .base import KernelProgram
 from .properties import PROPERTIES
 
-ACTIVITIES = {
-    "vcpu": "qemu-vcpu0: KVM_RUN, the guest touches gfn 0 and gfn 0x10",
-    "vcpu-cow": "qemu-vcpu0: KVM_RUN, a guest write to a read-only (CoW) page",
-    "memslot": "qemu-ioctl: KVM_SET_USER_MEMORY_REGION deletes memslot 1",
-    "madvise": "qemu-madvise: madvise(MADV_DONTNEED) of memslot 1's memory",
-    "munmap": "qemu-munmap: munmap of memslot 1's memory",
-    "reclaim": "kswapd0: reclaims a page of memslot 0 without mmap_lock",
-    "oom": "stress-ng: out_of_memory kills qemu; oom_reaper reaps it",
-    "mrelease": "lmkd: kills qemu and calls process_mrelease() on it",
-    "exit": "qemu: the main thread exits (on SIGKILL if something kills qemu)",
-    "vm-close": "qemu: the main thread closes the VM fd; the last reference destroys the VM",
-    "other-mm": "stress-ng: OOM-kills bash, a process with no mmu notifiers",
-}
+
+@dataclass(frozen=True)
+class Activity:
+    """One workload piece: ``start(sc, ex)`` spawns its task(s) on the built state."""
+    name: str
+    summary: str
+    start: Callable
+
+
+ACTIVITY: dict[str, Activity] = {}
+ACTIVITIES: dict[str, str] = {}          # name -> summary (what kmodel list prints)
+
+
+def activity(name: str, summary: str):
+    """Register an activity; the order of registration is the order kmodel list shows."""
+    def deco(start):
+        ACTIVITY[name] = Activity(name, summary, start)
+        ACTIVITIES[name] = summary
+        return start
+    return deco
+
 
 VMA_GUEST0 = 0x100
 VMA_GUEST1 = 0x200
 VMA_HEAP = 0x300
-
-
-class signal_struct:
-    def __init__(self, name):
-        self.name = name
-        self.threads: list = []
-        self.oom_mm = None
-        self.exiting = False
 
 
 class VmScenario(KernelProgram):
@@ -81,7 +84,6 @@ class VmScenario(KernelProgram):
     def build(self) -> None:
         n = self.pages
         shared = not self.knobs.get("reap_hits_memslot", True)
-        self.qemu = signal_struct("qemu")
         self.mm = mm = mm_struct("qemu_mm")
         guest_flags = {VM_SHARED} if shared else set()
         self.vma0 = vm_area_struct(mm, VMA_GUEST0, VMA_GUEST0 + n, guest_flags,
@@ -114,72 +116,71 @@ class VmScenario(KernelProgram):
         self.vcpus: list[kvm_vcpu] = []
         self.bash_mm = None
         if "other-mm" in self.activities:
-            self.bash = signal_struct("bash")
             self.bash_mm = mm_struct("bash_mm")
             bvma = vm_area_struct(self.bash_mm, 0x100, 0x100 + n, (), "anon")
             for addr in range(bvma.vm_start, bvma.vm_end):
                 bvma.ptes[addr] = alloc_page()
             self.bash_mm.vmas = [bvma]
 
-    def _qemu_thread(self, ex, name: str, coro, files=()):
-        ts = self.spawn(ex, name, coro).ctx
-        ts.mm = self.mm
-        ts.signal = self.qemu
+    # -- the process and its threads ---------------------------------------------------
+
+    def _process(self, name: str, mm) -> signal_struct:
+        """A process over ``mm``: its signal_struct and its files_struct; the threads
+        (``thread``) take their references on the mm, the files and the group."""
+        sig = signal_struct(name)
+        sig.mm = mm
+        mm.mm_users = 0
+        sig.files = files_struct(name)
+        return sig
+
+    def thread(self, ex, sig: signal_struct, name: str, coro=None, leader: bool = False):
+        """A thread of process ``sig`` (CLONE_VM | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD):
+        it shares the mm (mm_users), the files (files->count) and the signal state.
+        Without ``coro`` it is not a task: it stays in userspace to the end of the run."""
+        if coro is None:
+            ts = task_struct(name, self.kernel.alloc_pid(), -1)
+        else:
+            ts = self.spawn(ex, name, coro).ctx
+        ts.mm = sig.mm
+        ts.signal = sig
+        ts.files = sig.files
         ts.alloc_lock = spinlock_t(f"&{name}->alloc_lock")
-        ts.files = list(files)
-        self.qemu.threads.append(ts)
+        sig.files.count += 1
+        sig.live += 1
+        sig.mm.mm_users += 1
+        if leader:
+            sig.threads.insert(0, ts)
+        else:
+            sig.threads.append(ts)
         return ts
+
+    def main_thread(self, ex) -> None:
+        """The group leader "qemu" as a task (exit, vm-close; once for both)."""
+        if not self.qemu.threads or self.qemu.threads[0].comm != "qemu":
+            self.thread(ex, self.qemu, "qemu", main_thread(self), leader=True)
+
+    def create_vcpu(self, accesses) -> kvm_vcpu:
+        """KVM_CREATE_VCPU at setup: the vCPU file holds a kvm reference (kvm_get_kvm)
+        and gets the next fd."""
+        vcpu = kvm_vcpu(self.kvm, len(self.vcpus), accesses)
+        self.vcpus.append(vcpu)
+        kvm_main.kvm_get_kvm(self.kvm)
+        vcpu.fd = VCPU_FD0 + vcpu.vcpu_id
+        self.qemu.files.fd_install(vcpu.fd, file(f"kvm-vcpu:{vcpu.vcpu_id}",
+                                                 kvm_main.kvm_vcpu_fops(), vcpu))
+        return vcpu
 
     def start(self, ex) -> None:
         from ..linux.kernel.core import Kernel
         self.kernel = Kernel(self.config, self.arch)
         self.ex = ex
         self.build()
-        kvm = self.kvm
-        threads = 0
+        self.qemu = self._process("qemu", self.mm)
+        self.qemu.files.fd_install(VM_FD, file("kvm-vm", kvm_main.kvm_vm_fops(), self.kvm))
+        if not any(a in self.activities for a in MAIN_THREAD_ACTIVITIES):
+            self.thread(ex, self.qemu, "qemu", leader=True)
         for act in self.activities:
-            if act in ("vcpu", "vcpu-cow"):
-                accesses = [(0x0, False), (0x10, act == "vcpu-cow")]
-                vcpu = kvm_vcpu(kvm, len(self.vcpus), accesses)
-                self.vcpus.append(vcpu)
-                kvm.users_count += 1
-                self._qemu_thread(ex, f"qemu-vcpu{vcpu.vcpu_id}", vcpu_thread(self, vcpu),
-                                  files=[lambda: kvm_main.kvm_put_kvm(kvm)])
-                threads += 1
-            elif act == "memslot":
-                self._qemu_thread(ex, "qemu-ioctl", memslot_thread(self))
-                threads += 1
-            elif act == "madvise":
-                self._qemu_thread(ex, "qemu-madvise", madvise_thread(self))
-                threads += 1
-            elif act == "munmap":
-                self._qemu_thread(ex, "qemu-munmap", munmap_thread(self))
-                threads += 1
-            elif act == "exit" and "vm-close" not in self.activities:
-                self._qemu_thread(ex, "qemu", exit_thread(self),
-                                  files=[lambda: kvm_main.kvm_put_kvm(kvm)])
-                threads += 1
-            elif act == "vm-close":
-                # the main thread holds the VM fd; it closes it (and exits after, if the
-                # scenario also has "exit")
-                self._qemu_thread(ex, "qemu", vm_close_thread(self))
-                threads += 1
-            elif act == "reclaim":
-                self.spawn(ex, "kswapd0", reclaim_thread(self), kthread=True)
-            elif act == "oom":
-                self.spawn(ex, "stress-ng", oom_thread(self, self.qemu))
-                self.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
-            elif act == "mrelease":
-                self.spawn(ex, "lmkd", lmkd_thread(self))
-            elif act == "other-mm":
-                task_struct_for(self, ex, "bash")
-                self.spawn(ex, "stress-ng", oom_thread(self, self.bash))
-                self.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
-        if "exit" not in self.activities and "vm-close" not in self.activities:
-            # The main thread sits in userspace holding the VM fd and its mm reference.
-            main = _bystander(self, "qemu")
-            main.files = []
-        self.mm.mm_users = len(self.qemu.threads)
+            ACTIVITY[act].start(self, ex)
 
     # -- what must hold at the end --------------------------------------------------------
 
@@ -196,74 +197,65 @@ class VmScenario(KernelProgram):
                                              for v in (self.vma0, self.vma1, self.heap))
 
 
-def _bystander(sc, name):
-    """A qemu thread that takes no part in the run (it holds its references)."""
-    from ..linux.kernel.sched import task_struct
-    ts = task_struct(name, sc.kernel.alloc_pid(), -1)
-    ts.mm = sc.mm
-    ts.signal = sc.qemu
-    ts.alloc_lock = spinlock_t(f"&{name}->alloc_lock")
-    sc.qemu.threads.insert(0, ts)
-    return ts
-
-
-def task_struct_for(sc, ex, name):
-    from ..linux.kernel.sched import task_struct
-    ts = task_struct(name, sc.kernel.alloc_pid(), -1)
-    ts.mm = sc.bash_mm
-    ts.signal = sc.bash
-    ts.alloc_lock = spinlock_t(f"&{name}->alloc_lock")
-    sc.bash.threads.append(ts)
-    return ts
+VM_FD = 3
+VCPU_FD0 = 4
+MAIN_THREAD_ACTIVITIES = ("exit", "vm-close")
 
 
 # -- the tasks ---------------------------------------------------------------------------
 
-async def _maybe_exit() -> None:
-    """A qemu thread returning to userspace: if SIGKILL is pending it exits there."""
-    if current().sigkill_pending:
-        await do_exit(9)
+async def back_to_userspace() -> None:
+    """The end of a syscall: syscall_exit_to_user_mode (task work, a fatal signal), then
+    userspace, from which only a fatal signal brings the thread back (to exit)."""
+    await syscall_exit_to_user_mode()
+    await in_userspace()
 
 
 async def vcpu_thread(sc, vcpu) -> None:
-    from ..linux.virt.kvm.kvm_main import arch
-    await arch().kvm_arch_vcpu_ioctl_run(vcpu)
-    await _maybe_exit()
+    await ksys_ioctl(vcpu.fd, kvm_main.KVM_RUN)
+    await back_to_userspace()
 
 
 async def memslot_thread(sc) -> None:
-    await kvm_main.kvm_vm_ioctl_set_memory_region(sc.kvm, 1, "DELETE")
-    await _maybe_exit()
+    await ksys_ioctl(VM_FD, kvm_main.KVM_SET_USER_MEMORY_REGION, (1, "DELETE"))
+    await back_to_userspace()
 
 
 async def madvise_thread(sc) -> None:
     await madvise_dontneed(sc.mm, VMA_GUEST1, VMA_GUEST1 + sc.pages)
-    await _maybe_exit()
+    await back_to_userspace()
 
 
 async def munmap_thread(sc) -> None:
     await do_vmi_align_munmap(sc.mm, VMA_GUEST1, VMA_GUEST1 + sc.pages)
-    await _maybe_exit()
+    await back_to_userspace()
 
 
-async def exit_thread(sc) -> None:
-    ts = current()
-    if any(a in sc.activities for a in ("oom", "mrelease")):
-        # qemu's main loop, in a killable sleep until the OOM killer's SIGKILL arrives
-        await Blocked(ts, 0, "ppoll() [TASK_KILLABLE]", lambda: ts.sigkill_pending, "S")
-    sc.qemu.exiting = True
-    await do_exit(0)
-
-
-async def vm_close_thread(sc) -> None:
-    """close(vm_fd): the last reference to the VM file goes, so __fput (task_work, on the
-    way back to userspace) calls kvm_vm_release; without vCPU fds that is the last
-    kvm_put_kvm and the VM is destroyed while the mm lives on."""
-    await kvm_main.kvm_vm_release(sc.kvm)
-    if "exit" in sc.activities:
-        await exit_thread(sc)
+async def main_thread(sc) -> None:
+    """qemu's main thread: with vm-close, close(vm_fd) (the VM file's last reference
+    runs kvm_vm_release as task work on the way back); with exit, the process exits:
+    after the killer's SIGKILL when something kills qemu (it sleeps in ppoll until
+    then), else by exit_group()."""
+    if "vm-close" in sc.activities:
+        await close_fd(VM_FD)
+        await syscall_exit_to_user_mode()
+    if "exit" not in sc.activities:
+        await in_userspace()
+        return
+    if any(a in sc.activities for a in KILLERS):
+        await ppoll_until_signal()
+        await syscall_exit_to_user_mode()      # get_signal -> do_group_exit(SIGKILL)
     else:
-        await _maybe_exit()
+        await do_group_exit(0)                 # exit_group(0)
+
+
+async def ppoll_until_signal() -> None:
+    """qemu's main loop in ppoll(): fs/select.c do_poll -> poll_schedule_timeout sleeps
+    in TASK_INTERRUPTIBLE, so a signal (here only SIGKILL) ends it with -EINTR.  The
+    state change, the signal check and the sleep are one step: nothing else in the model
+    reads this thread's state."""
+    ts = current()
+    await Blocked(ts, 0, "ppoll() [TASK_INTERRUPTIBLE]", lambda: ts.sigkill_pending, "S")
 
 
 async def reclaim_thread(sc) -> None:
@@ -277,5 +269,74 @@ async def oom_thread(sc, victim_group) -> None:
 
 async def lmkd_thread(sc) -> None:
     victim = sc.qemu.threads[0]
-    await oom_kill.do_send_sig_info_sigkill(victim)
+    await do_send_sig_info(SIGKILL, victim)
     await oom_kill.process_mrelease(victim)
+
+
+KILLERS = ("oom", "mrelease")
+
+
+# -- the activities, one place each ---------------------------------------------------------
+
+@activity("vcpu", "qemu-vcpu0: KVM_RUN, the guest touches gfn 0 and gfn 0x10")
+def _vcpu(sc, ex):
+    vcpu = sc.create_vcpu([(0x0, False), (0x10, False)])
+    sc.thread(ex, sc.qemu, f"qemu-vcpu{vcpu.vcpu_id}", vcpu_thread(sc, vcpu))
+
+
+@activity("vcpu-cow", "qemu-vcpu0: KVM_RUN, a guest write to a read-only (CoW) page")
+def _vcpu_cow(sc, ex):
+    vcpu = sc.create_vcpu([(0x0, False), (0x10, True)])
+    sc.thread(ex, sc.qemu, f"qemu-vcpu{vcpu.vcpu_id}", vcpu_thread(sc, vcpu))
+
+
+@activity("memslot", "qemu-ioctl: KVM_SET_USER_MEMORY_REGION deletes memslot 1")
+def _memslot(sc, ex):
+    sc.thread(ex, sc.qemu, "qemu-ioctl", memslot_thread(sc))
+
+
+@activity("madvise", "qemu-madvise: madvise(MADV_DONTNEED) of memslot 1's memory")
+def _madvise(sc, ex):
+    sc.thread(ex, sc.qemu, "qemu-madvise", madvise_thread(sc))
+
+
+@activity("munmap", "qemu-munmap: munmap of memslot 1's memory")
+def _munmap(sc, ex):
+    sc.thread(ex, sc.qemu, "qemu-munmap", munmap_thread(sc))
+
+
+@activity("reclaim", "kswapd0: reclaims a page of memslot 0 without mmap_lock")
+def _reclaim(sc, ex):
+    sc.spawn(ex, "kswapd0", reclaim_thread(sc), kthread=True)
+
+
+@activity("oom", "stress-ng: out_of_memory kills qemu; oom_reaper reaps it")
+def _oom(sc, ex):
+    sc.spawn(ex, "stress-ng", oom_thread(sc, sc.qemu))
+    sc.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
+
+
+@activity("mrelease", "lmkd: kills qemu and calls process_mrelease() on it")
+def _mrelease(sc, ex):
+    sc.spawn(ex, "lmkd", lmkd_thread(sc))
+
+
+@activity("exit", "qemu: the process exits: exit_group() from the main thread, or "
+                  "SIGKILL if something kills qemu; every thread goes, the last one "
+                  "closes the fds")
+def _exit(sc, ex):
+    sc.main_thread(ex)
+
+
+@activity("vm-close", "qemu: the main thread closes the VM fd; the last reference "
+                      "destroys the VM")
+def _vm_close(sc, ex):
+    sc.main_thread(ex)
+
+
+@activity("other-mm", "stress-ng: OOM-kills bash, a process with no mmu notifiers")
+def _other_mm(sc, ex):
+    sc.bash = sc._process("bash", sc.bash_mm)
+    sc.thread(ex, sc.bash, "bash", leader=True)
+    sc.spawn(ex, "stress-ng", oom_thread(sc, sc.bash))
+    sc.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)

@@ -1,21 +1,34 @@
-"""kernel/exit.c: a thread's exit.  exit_mm drops the thread's mm_users reference (the
-last one runs exit_mmap); exit_files then drops its file references -- for a VM the last
-close of the VM or vCPU fd drops kvm->users_count, and the last of those runs
-kvm_destroy_vm."""
+"""kernel/exit.c: a thread's exit.
+
+do_exit in the kernel's order for what the model holds: PF_EXITING (exit_signals),
+signal->live--, exit_mm (this thread's mm_users reference; the last one runs
+exit_mmap), exit_files (this thread's files_struct reference; the last thread closes
+every fd, and a file's last fput queues its ->release as task work), exit_task_work
+(runs that ->release: for a VM, kvm_vm_release / kvm_vcpu_release and, with the last
+kvm reference, kvm_destroy_vm), exit_notify.  So the files of a process -- the VM fd --
+go only with its last thread, after that thread's exit_mm.
+"""
 
 from __future__ import annotations
 
 from ...engine import WRITE, Op
+from ..fs.file import exit_files
 from .core import kfunc
-from .sched import current
+from .sched import current, do_exit_now
+from .task_work import exit_task_work
 
 
 @kfunc("kernel/exit.c")
 async def do_exit(code: int = 9) -> None:
     ts = current()
+    ts.exiting = True                          # exit_signals: PF_EXITING
+    if ts.signal is not None:
+        ts.signal.live -= 1                    # group_dead = atomic_dec_and_test(&live)
     await exit_mm()
-    await exit_files()
-    ts.exited = True
+    await exit_files(ts)
+    await exit_task_work(ts)
+    ts.exited = True                           # exit_notify
+    do_exit_now()                              # __noreturn: the task is gone
 
 
 @kfunc("kernel/exit.c")
@@ -36,13 +49,3 @@ async def exit_mm() -> None:
     await spin_unlock(ts.alloc_lock)
     await up_read(mm.mmap_lock)
     await mmput(mm)
-
-
-@kfunc("fs/file.c")
-async def exit_files() -> None:
-    """Drop the thread's file references: ``ts.files`` holds coroutine functions that
-    release one file each (kvm_vm_release, kvm_vcpu_release)."""
-    ts = current()
-    files, ts.files = list(getattr(ts, "files", [])), []
-    for release in files:
-        await release()

@@ -3,9 +3,11 @@ never run again.
 
 When no task can make progress, each stuck task is classified as the kernel would see it:
 asleep in TASK_UNINTERRUPTIBLE (not killable, not idle) -> khungtaskd's "blocked for more
-than 120 seconds"; spinning on a lock -> the soft-lockup watchdog; an idle or
-interruptible sleeper -> nothing (the kernel does not report those); anything else (an
-RT lock waiter, TASK_RTLOCK_WAIT, which khungtaskd does not see) -> a plain deadlock
+than 120 seconds"; spinning on a lock -> the soft-lockup watchdog; an idle, interruptible
+or killable sleeper, or a thread back in userspace -> nothing (task_is_hung in
+kernel/hung_task.c skips every state but plain TASK_UNINTERRUPTIBLE: "skip the
+TASK_KILLABLE tasks -- these can be killed", "skip the TASK_IDLE tasks"); anything else
+(an RT lock waiter, TASK_RTLOCK_WAIT, which khungtaskd does not see) -> a plain deadlock
 report from the model.
 """
 
@@ -16,6 +18,9 @@ from .core import culprit, kernel
 from .sched import format_call_trace
 
 HUNG_TASK_TIMEOUT = 120
+# Blocked.how of the waits nobody reports: TASK_INTERRUPTIBLE, TASK_IDLE, TASK_KILLABLE,
+# and a thread running in userspace
+QUIET_STATES = ("S", "I", "K", "U")
 
 
 def report_stuck_tasks(ex, blocked) -> None:
@@ -46,8 +51,8 @@ def report_stuck_tasks(ex, blocked) -> None:
                 k.banner(ts) + format_call_trace(trace)
             ex.report(Report("soft-lockup", f"soft lockup in {ts.comm}", ts.comm, fn,
                              trace, "\n".join(lines)))
-        elif how in ("S", "I"):
-            continue        # an idle or interruptible sleeper: nothing the kernel reports
+        elif how in QUIET_STATES:
+            continue        # not TASK_UNINTERRUPTIBLE alone: task_is_hung skips it
         else:
             lines = [f"kmodel: deadlock: {ts.comm}:{ts.pid} can never run again",
                      f"  waiting at: {op.label} (state {how})"] + format_call_trace(trace)

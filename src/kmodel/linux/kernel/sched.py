@@ -19,6 +19,7 @@ TASK_WAKEKILL = 0x0100
 TASK_NOLOAD = 0x0400
 TASK_RTLOCK_WAIT = 0x1000
 TASK_KILLABLE = TASK_WAKEKILL | TASK_UNINTERRUPTIBLE
+TASK_NORMAL = TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE
 TASK_IDLE = TASK_UNINTERRUPTIBLE | TASK_NOLOAD
 
 PREEMPT_OFFSET = 1
@@ -44,9 +45,13 @@ class task_struct:
         self.rcu_read_lock_nesting = 0
         self.migration_disabled = 0
         self.held_locks: list = []        # lockdep's view: HeldLock entries, oldest first
-        self.sigkill_pending = False
+        self.sigkill_pending = False      # SIGKILL in the pending set (and TIF_SIGPENDING)
         self.alloc_lock = None            # task_lock(); set by whoever builds the task
-        self.signal = None
+        self.signal = None                # the thread group's signal_struct
+        self.files = None                 # the files_struct, shared with CLONE_FILES
+        self.task_works: list = []        # kernel/task_work.c: work run on the way out
+        self.exiting = False              # PF_EXITING: in do_exit
+        self.exited = False               # past exit_notify
 
     def __repr__(self):
         return f"<task_struct {self.comm}:{self.pid}>"
@@ -54,8 +59,9 @@ class task_struct:
 
 class Blocked(Wait):
     """A wait the hung-task and soft-lockup detectors can classify: ``how`` is the task
-    state while blocked ('D' uninterruptible sleep, 'S', 'I' idle, 'R' spinning,
-    'rtlock' an RT lock wait)."""
+    state while blocked ('D' TASK_UNINTERRUPTIBLE, 'K' TASK_KILLABLE, 'S'
+    TASK_INTERRUPTIBLE, 'I' TASK_IDLE, 'R' spinning, 'rtlock' an RT lock wait, 'U' a
+    thread running in userspace until a signal brings it back)."""
 
     __slots__ = ("how",)
 
@@ -217,9 +223,23 @@ def __schedule_bug(ts: task_struct) -> None:
 
 
 async def wake_up_process(p: task_struct) -> bool:
-    """kernel/sched/core.c: wake_up_process -> try_to_wake_up(p, TASK_NORMAL)."""
+    """kernel/sched/core.c: wake_up_process -> try_to_wake_up(p, TASK_NORMAL): wakes an
+    interruptible, uninterruptible or killable sleeper."""
     await Op(p, WRITE, f"wake_up_process({p.comm})")
-    if p.state & (TASK_INTERRUPTIBLE | TASK_UNINTERRUPTIBLE):
+    return wake_up_state_locked(p, TASK_NORMAL)
+
+
+async def wake_up_state(p: task_struct, state: int) -> bool:
+    """kernel/sched/core.c: wake_up_state -> try_to_wake_up(p, state): wakes ``p`` only
+    if its state has one of the bits of ``state``."""
+    await Op(p, WRITE, f"wake_up_state({p.comm}, {_state_name(state)})")
+    return wake_up_state_locked(p, state)
+
+
+def wake_up_state_locked(p: task_struct, state: int) -> bool:
+    """The state test and change of try_to_wake_up, for a caller whose own step already
+    touched ``p`` (signal_wake_up): ttwu_state_match, then TASK_RUNNING."""
+    if p.state & state:
         p.state = TASK_RUNNING
         return True
     return False
@@ -243,7 +263,18 @@ async def cond_resched() -> None:
 
 
 def fatal_signal_pending(ts: task_struct) -> bool:
+    """include/linux/sched/signal.h: fatal_signal_pending: SIGKILL is pending."""
     return ts.sigkill_pending
+
+
+def signal_pending_state(state: int, p: task_struct) -> bool:
+    """include/linux/sched/signal.h: signal_pending_state: whether a sleeper in
+    ``state`` must give up: any signal for TASK_INTERRUPTIBLE, a fatal one for
+    TASK_WAKEKILL (TASK_KILLABLE), never for plain TASK_UNINTERRUPTIBLE.  (The model has
+    only fatal signals.)"""
+    if not state & (TASK_INTERRUPTIBLE | TASK_WAKEKILL):
+        return False
+    return fatal_signal_pending(p)
 
 
 def do_exit_now() -> None:
@@ -252,10 +283,13 @@ def do_exit_now() -> None:
 
 
 def _how(state: int) -> str:
+    """How ps (and khungtaskd) see a sleeper: 'I' idle (TASK_NOLOAD), 'K' killable
+    (TASK_WAKEKILL: ps shows D, khungtaskd skips it), 'D' uninterruptible, 'S'
+    interruptible."""
     if state & TASK_NOLOAD:
         return "I"
     if state & TASK_UNINTERRUPTIBLE:
-        return "D"
+        return "K" if state & TASK_WAKEKILL else "D"
     return "S"
 
 

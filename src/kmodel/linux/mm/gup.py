@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
 from ..kernel.core import kfunc
-from ..kernel.locking.rwsem import down_read, up_read
+from ..kernel.locking.rwsem import down_read_killable, up_read
 from ..kernel.sched import current, fatal_signal_pending
 from .memory import get_page, handle_mm_fault, pte_offset_map_lock, pte_unmap_unlock, \
     put_page
 
 EINTR = -4
+EAGAIN = -11
 
 
 @kfunc("mm/gup.c")
@@ -49,9 +50,11 @@ async def try_grab_folio_fast(p) -> bool:
 
 @kfunc("mm/gup.c")
 async def get_user_pages_unlocked(mm, addr: int, write: bool):
-    """mm/gup.c: get_user_pages_unlocked -> __get_user_pages: take mmap_lock for read,
-    fault the page in if needed, and return it with a reference held (or None)."""
-    await down_read(mm.mmap_lock)
+    """mm/gup.c: get_user_pages_unlocked -> __get_user_pages_locked: take mmap_lock for
+    read with mmap_read_lock_killable (-EAGAIN if a fatal signal ends the wait), fault
+    the page in if needed, and return it with a reference held (or None)."""
+    if await down_read_killable(mm.mmap_lock):
+        return EAGAIN
     p = await __get_user_pages(mm, addr, write)
     await up_read(mm.mmap_lock)
     return p

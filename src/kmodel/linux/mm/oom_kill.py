@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
 from ..kernel.core import kernel, kfunc, set_bit, test_and_set_bit, test_bit
-from ..kernel.locking.rwsem import down_read, down_read_trylock, up_read
+from ..kernel.locking.rwsem import down_read_killable, down_read_trylock, up_read
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
-from ..kernel.sched import TASK_INTERRUPTIBLE, TASK_RUNNING, TASK_WAKEKILL, Blocked, \
-    schedule_timeout_idle
+from ..kernel.sched import Blocked, schedule_timeout_idle
+from ..kernel.signal import PIDTYPE_TGID, SIGKILL, do_send_sig_info
 from ..kernel.workqueue import spawn_kworker
 from . import memory, mmu_notifier as mn
 from .mm_types import MMF_OOM_REAP_QUEUED, MMF_OOM_SKIP, MMF_UNSTABLE, VM_HUGETLB, \
@@ -62,15 +62,11 @@ async def find_lock_task_mm(p):
     return None
 
 
-@kfunc("kernel/signal.c")
 async def do_send_sig_info_sigkill(victim) -> None:
-    """kernel/signal.c: SIGKILL to the thread group: every thread gets it pending and is
-    woken from an interruptible or killable sleep (signal_wake_up)."""
-    for t in victim.signal.threads:
-        await Op(t, WRITE, f"signal_wake_up({t.comm}, SIGKILL)")
-        t.sigkill_pending = True
-        if t.state & (TASK_INTERRUPTIBLE | TASK_WAKEKILL):
-            t.state = TASK_RUNNING
+    """do_send_sig_info(SIGKILL, SEND_SIG_PRIV, victim, PIDTYPE_TGID) (kernel/signal.c),
+    the call the OOM killer and the designs' hooks make: every thread of the group gets
+    SIGKILL and is woken from an interruptible or killable sleep."""
+    await do_send_sig_info(SIGKILL, victim, PIDTYPE_TGID)
 
 
 def task_will_free_mem(p) -> bool:
@@ -111,7 +107,7 @@ async def __oom_kill_process(victim, message: str) -> None:
     victim = p
     mm = victim.mm
     mn.mmgrab(mm)
-    await do_send_sig_info_sigkill(victim)
+    await do_send_sig_info(SIGKILL, victim, PIDTYPE_TGID)
     mark_oom_victim(victim)
     reaper_state().log.append(f"{message}: Killed process {victim.pid} ({victim.comm})")
     await task_unlock(victim)
@@ -233,7 +229,9 @@ async def process_mrelease(victim) -> int:
     await task_unlock(p)
     ret = 0
     if reap:
-        await down_read(mm.mmap_lock)
+        if await down_read_killable(mm.mmap_lock):     # mmap_read_lock_killable
+            mn.mmdrop(mm)
+            return -4                                   # -EINTR
         if not await test_bit(MMF_OOM_SKIP, mm) and not await __oom_reap_task_mm(mm):
             ret = -11
         await up_read(mm.mmap_lock)

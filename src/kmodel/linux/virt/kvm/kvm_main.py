@@ -11,7 +11,8 @@ unfair rwsem").
 from __future__ import annotations
 
 from ....engine import READ, WRITE, Op
-from ...kernel.core import kernel, kfunc, load, store
+from ...fs.file import file_operations
+from ...kernel.core import call_trace, kernel, kfunc, load, store
 from ...kernel.locking.mutex import mutex_lock, mutex_unlock
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, write_lock, write_unlock
 from ...kernel.panic import WARN_ON, WARN_ON_ONCE
@@ -313,22 +314,103 @@ async def kvm_vm_ioctl_set_memory_region(kvm, slot_id: int, change: str, new=Non
     await mutex_unlock(kvm.slots_lock)
 
 
+# -- the file interface: VM and vCPU fds --------------------------------------------------
+
+KVM_SET_USER_MEMORY_REGION = "KVM_SET_USER_MEMORY_REGION"
+KVM_RUN = "KVM_RUN"
+EIO = -5
+ENOTTY = -25
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def kvm_vm_ioctl(filp, ioctl: str, arg) -> int:
+    """kvm_main.c: kvm_vm_ioctl, the VM fd's unlocked_ioctl (called with the file
+    referenced by fdget): -EIO from a process other than the VM's creator
+    (kvm->mm != current->mm); KVM_SET_USER_MEMORY_REGION with ``arg`` = (slot id,
+    change).  Simplified: kvm->vm_dead is not read (only KVM_BUG_ON would set it)."""
+    kvm = filp.private_data
+    kasan_check(kvm, "mm", False)
+    if kvm.mm is not current().mm:
+        return EIO
+    if ioctl == KVM_SET_USER_MEMORY_REGION:
+        slot_id, change = arg
+        r = await kvm_vm_ioctl_set_memory_region(kvm, slot_id, change)
+        return r or 0
+    return ENOTTY
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def kvm_vcpu_ioctl(filp, ioctl: str, arg) -> int:
+    """kvm_main.c: kvm_vcpu_ioctl, the vCPU fd's unlocked_ioctl: -EIO from another
+    process; KVM_RUN -> kvm_arch_vcpu_ioctl_run.  Simplified: vcpu->mutex
+    (mutex_lock_killable) is not modelled -- one thread runs each vCPU."""
+    vcpu = filp.private_data
+    kasan_check(vcpu.kvm, "mm", False)
+    if vcpu.kvm.mm is not current().mm:
+        return EIO
+    if ioctl == KVM_RUN:
+        r = await arch().kvm_arch_vcpu_ioctl_run(vcpu)
+        return r or 0
+    return ENOTTY
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def kvm_vm_release(inode, filp) -> int:
+    """kvm_main.c: kvm_vm_release, the VM file's ->release (from __fput, when the last
+    reference to the VM file goes): kvm_irqfd_release (no irqfds are modelled), then
+    kvm_put_kvm."""
+    await kvm_put_kvm(filp.private_data)
+    return 0
+
+
+@kfunc("virt/kvm/kvm_main.c")
+async def kvm_vcpu_release(inode, filp) -> int:
+    """kvm_main.c: kvm_vcpu_release, the vCPU file's ->release: the vCPU fd holds a
+    reference on its VM (kvm_get_kvm in kvm_vm_ioctl_create_vcpu); drop it."""
+    vcpu = filp.private_data
+    await kvm_put_kvm(vcpu.kvm)
+    return 0
+
+
+def kvm_vm_fops():
+    """kvm_main.c: kvm_vm_fops (looked up at call time, so that a patch of a release or
+    ioctl function is what runs)."""
+    return file_operations("kvm_vm_fops", release=kvm_vm_release,
+                           unlocked_ioctl=kvm_vm_ioctl)
+
+
+def kvm_vcpu_fops():
+    """kvm_main.c: kvm_vcpu_fops."""
+    return file_operations("kvm_vcpu_fops", release=kvm_vcpu_release,
+                           unlocked_ioctl=kvm_vcpu_ioctl)
+
+
 # -- teardown -----------------------------------------------------------------------
+
+def kvm_get_kvm(kvm) -> None:
+    """kvm_main.c: kvm_get_kvm: refcount_inc(&kvm->users_count), at setup."""
+    kvm.users_count += 1
+
 
 @kfunc("virt/kvm/kvm_main.c")
 async def kvm_put_kvm(kvm) -> None:
     await Op((kvm, "users_count"), WRITE, "refcount_dec_and_test(&kvm->users_count)")
     kvm.users_count -= 1
     if kvm.users_count == 0:
+        _note_destroy_context(kvm)
         await kvm_destroy_vm(kvm)
 
 
-@kfunc("virt/kvm/kvm_main.c")
-async def kvm_vm_release(kvm) -> None:
-    """kvm_main.c: kvm_vm_release, the VM file's ->release (from __fput, when the last
-    reference to the VM fd goes): kvm_irqfd_release (no irqfds are modelled), then
-    kvm_put_kvm."""
-    await kvm_put_kvm(kvm)
+def _note_destroy_context(kvm) -> None:
+    """Not kernel code: what the end-of-run property thread-group-outlives-vm looks at
+    -- whether this kvm_destroy_vm comes from a thread's exit, and which other threads
+    of the process could still use the mm (they have not passed exit_mm)."""
+    ts = current()
+    others = []
+    if ts.signal is not None:
+        others = [t.comm for t in ts.signal.threads if t is not ts and t.mm is not None
+                  and not t.exited]
+    kvm.destroy_context = (ts.comm, "do_exit" in call_trace(), others)
 
 
 @kfunc("virt/kvm/kvm_main.c")

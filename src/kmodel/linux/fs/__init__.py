@@ -1,0 +1,1 @@
+"""fs/: open files, file descriptors and the ioctl entry point."""

@@ -1,0 +1,170 @@
+"""fs/file.c, fs/file_table.c and fs/open.c: open files and the descriptor table.
+
+A ``file`` has a reference count (f_count): the descriptor table holds one while the fd
+is open, and every syscall on the fd holds one for as long as it runs (fdget/fdput).
+close() removes the fd from the table and drops the table's reference; whoever drops
+the last reference runs ->release -- from a user task deferred to task work (____fput),
+so it runs on that task's way back to userspace or in its do_exit.  A syscall on an fd
+already closed fails with -EBADF before it reaches the file.
+
+The ``files_struct`` is shared by the threads of a process (CLONE_FILES): its count is
+the number of threads using it, and the last thread's exit_files closes every fd.
+
+Simplified: one descriptor table without resizing or RCU freeing; fdget always takes a
+reference (the kernel skips it only for a single-threaded process, files->count == 1,
+and every modelled process with an fd has several threads); the fd lookup, the
+reference and __fget_files_rcu's re-check of the table are one step (while the fd is in
+the table the table's own reference keeps f_count above zero, so the increment cannot
+fail there); sighand/file_lock are not separate locks (each table change is one step).
+"""
+
+from __future__ import annotations
+
+from ...engine import READ, WRITE, Op
+from ..kernel.core import kfunc
+from ..kernel.sched import current
+from ..kernel.task_work import task_work_add
+
+EBADF = -9
+
+
+class file_operations:
+    """include/linux/fs.h: struct file_operations, the two entries the model uses."""
+
+    def __init__(self, name: str, release=None, unlocked_ioctl=None):
+        self.name = name
+        self.release = release                # async (inode, file) -> int
+        self.unlocked_ioctl = unlocked_ioctl  # async (file, cmd, arg) -> int
+
+
+class file:
+    """include/linux/fs.h: struct file: f_count, f_op and private_data."""
+
+    def __init__(self, name: str, f_op: file_operations, private_data):
+        self.name = name
+        self.cname = name
+        self.f_op = f_op
+        self.private_data = private_data
+        self.f_count = 0
+        self.released = False
+
+    def __repr__(self):
+        return f"<file {self.name} f_count={self.f_count}>"
+
+
+class files_struct:
+    """include/linux/fdtable.h: struct files_struct: the fd table and how many threads
+    share it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.cname = f"{name}->files"
+        self.count = 0                        # threads using it (CLONE_FILES)
+        self.fdt: dict[int, file] = {}
+
+    def fd_install(self, fd: int, f: file) -> None:
+        """fs/file.c: fd_install at setup: the table takes the file's first reference."""
+        self.fdt[fd] = f
+        f.f_count += 1
+
+
+# -- fdget / fdput ---------------------------------------------------------------------
+
+@kfunc("fs/file.c")
+async def fdget(fd: int):
+    """fs/file.c: fdget -> __fget_light -> __fget_files_rcu: look ``fd`` up in current's
+    table and take a reference on its file; None (the caller returns -EBADF) if the fd
+    is not open."""
+    files = current().files
+    await Op((files, "fdt"), READ, f"fdget({fd})")
+    f = files.fdt.get(fd)
+    if f is None:
+        return None
+    f.f_count += 1                            # atomic_long_inc_not_zero: the table's ref
+    return f
+
+
+@kfunc("fs/file.c")
+async def fdput(f) -> None:
+    """include/linux/file.h: fdput -> fput (FDPUT_FPUT: fdget took a reference)."""
+    await fput(f)
+
+
+@kfunc("fs/file_table.c")
+async def fput(f: file) -> None:
+    """fs/file_table.c: fput: drop a reference; the last one queues ____fput as task
+    work of the current (user) task, so ->release runs on its way back to userspace
+    (TWA_RESUME) -- or, past its last task work in do_exit, from the delayed_fput work,
+    which the model runs at once."""
+    await Op(f, WRITE, f"atomic_long_dec_and_test(&{f.name}->f_count)")
+    f.f_count -= 1
+    if f.f_count:
+        return
+    ts = current()
+
+    async def ____fput():
+        await __fput(f)
+
+    if ts.kthread or task_work_add(ts, ____fput):
+        await __fput(f)
+
+
+@kfunc("fs/file_table.c")
+async def __fput(f: file) -> None:
+    """fs/file_table.c: __fput: the file's last reference is gone: ->release."""
+    f.released = True
+    if f.f_op.release is not None:
+        await f.f_op.release(None, f)
+
+
+# -- close ---------------------------------------------------------------------------
+
+@kfunc("fs/file.c")
+async def file_close_fd(fd: int):
+    """fs/file.c: file_close_fd: under files->file_lock, take the file out of the
+    table (rcu_assign_pointer(fdt->fd[fd], NULL)); None if the fd was not open."""
+    files = current().files
+    await Op((files, "fdt"), WRITE, f"file_close_fd({fd})")
+    return files.fdt.pop(fd, None)
+
+
+@kfunc("fs/open.c")
+async def close_fd(fd: int) -> int:
+    """fs/open.c: close(fd) -> file_close_fd, then filp_flush (no ->flush here) and
+    fput of the table's reference."""
+    f = await file_close_fd(fd)
+    if f is None:
+        return EBADF
+    await fput(f)
+    return 0
+
+
+# -- a thread's exit ---------------------------------------------------------------------
+
+@kfunc("fs/file.c")
+async def exit_files(tsk) -> None:
+    """fs/file.c: exit_files: under task_lock, tsk->files = NULL; then
+    put_files_struct.  The files_struct goes only with its last thread."""
+    files = tsk.files
+    if files is None:
+        return
+    tsk.files = None
+    await put_files_struct(files)
+
+
+@kfunc("fs/file.c")
+async def put_files_struct(files: files_struct) -> None:
+    """fs/file.c: put_files_struct: atomic_dec_and_test(&files->count); the last user
+    closes every fd (close_files)."""
+    await Op((files, "count"), WRITE, f"atomic_dec_and_test(&{files.cname}->count)")
+    files.count -= 1
+    if files.count == 0:
+        await close_files(files)
+
+
+@kfunc("fs/file.c")
+async def close_files(files: files_struct) -> None:
+    """fs/file.c: close_files: filp_close -> fput of every open fd, in fd order."""
+    for fd in sorted(files.fdt):
+        f = files.fdt.pop(fd)
+        await fput(f)
