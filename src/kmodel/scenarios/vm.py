@@ -28,7 +28,8 @@ from ..linux.fs.file import close_fd, file, files_struct
 from ..linux.fs.ioctl import ksys_ioctl
 from ..linux.kernel.entry import in_userspace, syscall_exit_to_user_mode
 from ..linux.kernel.locking.spinlock import spinlock_t
-from ..linux.kernel.sched import Blocked, current, task_struct
+from ..engine import READ
+from ..linux.kernel.sched import Blocked, current, sigpending, task_struct
 from ..linux.kernel.signal import SIGKILL, do_group_exit, do_send_sig_info, signal_struct
 from ..linux.mm import oom_kill
 from ..linux.mm.madvise import do_vmi_align_munmap, madvise_dontneed, shrink_folio_list
@@ -255,7 +256,8 @@ async def ppoll_until_signal() -> None:
     state change, the signal check and the sleep are one step: nothing else in the model
     reads this thread's state."""
     ts = current()
-    await Blocked(ts, 0, "ppoll() [TASK_INTERRUPTIBLE]", lambda: ts.sigkill_pending, "S")
+    await Blocked(sigpending(ts), READ, "ppoll() [TASK_INTERRUPTIBLE]",
+                  lambda: ts.sigkill_pending, "S")
 
 
 async def reclaim_thread(sc) -> None:

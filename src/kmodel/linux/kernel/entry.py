@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ...engine import READ
 from .core import kfunc
-from .sched import Blocked, current
+from .sched import Blocked, current, sigpending
 from .signal import get_signal
 from .task_work import task_work_pending, task_work_run
 
@@ -32,6 +32,6 @@ async def in_userspace() -> None:
     exits; without one it stays in userspace to the end of the run, which is not a
     sleep anybody reports ('U')."""
     ts = current()
-    await Blocked(ts, READ, "userspace (until a fatal signal)", lambda: ts.sigkill_pending,
-                  "U")
+    await Blocked(sigpending(ts), READ, "userspace (until a fatal signal)",
+                  lambda: ts.sigkill_pending, "U")
     await get_signal()

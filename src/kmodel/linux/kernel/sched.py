@@ -267,6 +267,13 @@ def fatal_signal_pending(ts: task_struct) -> bool:
     return ts.sigkill_pending
 
 
+def sigpending(ts: task_struct) -> tuple:
+    """The object of a task's pending signals (t->pending, TIF_SIGPENDING): signal
+    delivery writes it, fatal_signal_pending() and a wait for a signal read it.  Kept
+    apart from the task's state, which schedule() and wake-ups touch."""
+    return (ts, "pending")
+
+
 def signal_pending_state(state: int, p: task_struct) -> bool:
     """include/linux/sched/signal.h: signal_pending_state: whether a sleeper in
     ``state`` must give up: any signal for TASK_INTERRUPTIBLE, a fatal one for

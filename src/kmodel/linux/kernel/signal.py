@@ -18,7 +18,8 @@ from __future__ import annotations
 from ...engine import WRITE, Op
 from .core import kfunc
 from .exit import do_exit
-from .sched import TASK_INTERRUPTIBLE, TASK_WAKEKILL, current, wake_up_state_locked
+from .sched import TASK_INTERRUPTIBLE, TASK_WAKEKILL, current, sigpending, \
+    wake_up_state_locked
 from .task_work import task_work_pending, task_work_run
 
 SIGKILL = 9
@@ -53,11 +54,13 @@ async def signal_wake_up(t, fatal: bool) -> None:
     """include/linux/sched/signal.h: signal_wake_up -> signal_wake_up_state(t, fatal ?
     TASK_WAKEKILL : 0) -> TIF_SIGPENDING, then wake_up_state(t, state |
     TASK_INTERRUPTIBLE): a fatal signal wakes an interruptible or killable sleeper, never
-    a plain TASK_UNINTERRUPTIBLE one.  The caller has already put the signal in t's
-    pending set (in the same step: both happen under siglock)."""
+    a plain TASK_UNINTERRUPTIBLE one.  Two steps: the signal into t's pending set
+    (what fatal_signal_pending() and a thread in userspace look at), then the wake-up
+    of t's sleep (what schedule() waits on); the kernel orders them the same way."""
     state = (TASK_WAKEKILL if fatal else 0) | TASK_INTERRUPTIBLE
-    await Op(t, WRITE, f"signal_wake_up({t.comm}, SIGKILL)")
+    await Op(sigpending(t), WRITE, f"sigaddset(&{t.comm}->pending, SIGKILL)")
     t.sigkill_pending = True
+    await Op(t, WRITE, f"signal_wake_up({t.comm}, SIGKILL)")
     wake_up_state_locked(t, state)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ...engine import READ, WRITE, Op
 from ..kernel.core import kfunc
 from ..kernel.locking.rwsem import down_read_killable, up_read
-from ..kernel.sched import current, fatal_signal_pending
+from ..kernel.sched import current, fatal_signal_pending, sigpending
 from .memory import get_page, handle_mm_fault, pte_offset_map_lock, pte_unmap_unlock, \
     put_page
 
@@ -66,7 +66,7 @@ async def __get_user_pages(mm, addr: int, write: bool):
     if vma is None:
         return None
     ts = current()
-    await Op(ts, READ, "fatal_signal_pending(current)")
+    await Op(sigpending(ts), READ, "fatal_signal_pending(current)")
     if fatal_signal_pending(ts):
         return EINTR                 # "don't keep faulting pages"
     await pte_offset_map_lock(vma)

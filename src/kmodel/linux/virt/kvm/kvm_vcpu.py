@@ -51,11 +51,11 @@ async def vcpu_run(vcpu, handle_exit, first_entry_requests=None) -> None:
     access without a secondary-MMU entry exits to the fault handler.  Before the first
     entry the requests pending since vcpu_load are handled (x86: KVM_REQ_CLOCK_UPDATE,
     which writes kvmclock through its pfn cache)."""
-    from ...kernel.sched import current
+    from ...kernel.sched import current, sigpending
     kvm = vcpu.kvm
     ts = current()
     if first_entry_requests is not None and vcpu.pv_time is not None:
-        await Op(ts, READ, "fatal_signal_pending(current)")
+        await Op(sigpending(ts), READ, "fatal_signal_pending(current)")
         if ts.sigkill_pending:
             vcpu.exit_reason = "fatal signal"
             return
@@ -63,7 +63,7 @@ async def vcpu_run(vcpu, handle_exit, first_entry_requests=None) -> None:
     for gfn, write in vcpu.accesses:
         tries = 0
         while True:
-            await Op(ts, READ, "fatal_signal_pending(current)")
+            await Op(sigpending(ts), READ, "fatal_signal_pending(current)")
             if ts.sigkill_pending:
                 vcpu.exit_reason = "fatal signal"
                 return
