@@ -136,8 +136,9 @@ def test_v2_unregister_and_oom_enter_unlink_the_same_node_through_null():
     assert ("qemu", "mmu_notifier_unregister") in oops
     (bug,) = [r for r in cr.result.reports if r.kind == "bug" and r.task == "qemu"]
     assert bug.title == "BUG: kernel NULL pointer dereference in mmu_notifier_unregister"
+    # close() drops the VM file's last reference and runs ->release itself
     assert bug.trace == ["mmu_notifier_unregister", "kvm_destroy_vm", "kvm_put_kvm",
-                         "kvm_vm_release"]
+                         "kvm_vm_release", "__fput", "fput_close_sync", "sys_close"]
     stack = [r for r in cr.result.reports if "stack-use-after-return" in r.title]
     assert stack and stack[0].task == "qemu" and stack[0].function == "mmu_notifier_unregister"
     assert "in the frame of mmu_notifier_oom_enter" in stack[0].text

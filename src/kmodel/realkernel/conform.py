@@ -63,6 +63,8 @@ ALIASES = {
                           "__x64_sys_process_mrelease"),
                          "SYSCALL_DEFINE2(process_mrelease) names the body "
                          "__do_sys_process_mrelease"),
+    "sys_close": (("__do_sys_close", "__se_sys_close", "__x64_sys_close"),
+                  "SYSCALL_DEFINE1(close) names the body __do_sys_close"),
     "do_send_sig_info_sigkill": (("do_send_sig_info",),
                                  "the model's name for do_send_sig_info(SIGKILL, ...)"),
     "vmx_handle_exit": (("svm_handle_exit", "pvm_handle_exit"),

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..linux.fs.file import close_fd, file, files_struct
+from ..linux.fs.file import sys_close, file, files_struct
 from ..linux.fs.ioctl import ksys_ioctl
 from ..linux.kernel.entry import in_userspace, syscall_exit_to_user_mode
 from ..linux.kernel.locking.spinlock import spinlock_t
@@ -238,7 +238,7 @@ async def main_thread(sc) -> None:
     after the killer's SIGKILL when something kills qemu (it sleeps in ppoll until
     then), else by exit_group()."""
     if "vm-close" in sc.activities:
-        await close_fd(VM_FD)
+        await sys_close(VM_FD)
         await syscall_exit_to_user_mode()
     if "exit" not in sc.activities:
         await in_userspace()

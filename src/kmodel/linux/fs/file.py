@@ -2,10 +2,12 @@
 
 A ``file`` has a reference count (f_count): the descriptor table holds one while the fd
 is open, and every syscall on the fd holds one for as long as it runs (fdget/fdput).
-close() removes the fd from the table and drops the table's reference; whoever drops
-the last reference runs ->release -- from a user task deferred to task work (____fput),
-so it runs on that task's way back to userspace or in its do_exit.  A syscall on an fd
-already closed fails with -EBADF before it reaches the file.
+close() removes the fd from the table and drops the table's reference, running
+->release at once if that was the last one (fput_close_sync); any other last fput --
+an ioctl's fdput after a close, the last thread's exit closing its files -- defers
+->release to task work (____fput), so it runs on that task's way back to userspace or
+in its do_exit.  A syscall on an fd already closed fails with -EBADF before it reaches
+the file.
 
 The ``files_struct`` is shared by the threads of a process (CLONE_FILES): its count is
 the number of threads using it, and the last thread's exit_files closes every fd.
@@ -129,14 +131,25 @@ async def file_close_fd(fd: int):
 
 
 @kfunc("fs/open.c")
-async def close_fd(fd: int) -> int:
-    """fs/open.c: close(fd) -> file_close_fd, then filp_flush (no ->flush here) and
-    fput of the table's reference."""
+async def sys_close(fd: int) -> int:
+    """fs/open.c: SYSCALL_DEFINE1(close): file_close_fd, filp_flush (no ->flush here),
+    then fput_close_sync: "we're returning to user space, don't bother with any delayed
+    fput() cases" -- the last reference runs __fput right here, in close()."""
     f = await file_close_fd(fd)
     if f is None:
         return EBADF
-    await fput(f)
+    await fput_close_sync(f)
     return 0
+
+
+@kfunc("fs/file_table.c")
+async def fput_close_sync(f: file) -> None:
+    """fs/file_table.c: fput_close_sync (v6.15; __fput_sync before): drop a reference;
+    the last one runs __fput synchronously, without task work."""
+    await Op(f, WRITE, f"file_ref_put_close(&{f.name}->f_ref)")
+    f.f_count -= 1
+    if f.f_count == 0:
+        await __fput(f)
 
 
 # -- a thread's exit ---------------------------------------------------------------------
@@ -164,7 +177,8 @@ async def put_files_struct(files: files_struct) -> None:
 
 @kfunc("fs/file.c")
 async def close_files(files: files_struct) -> None:
-    """fs/file.c: close_files: filp_close -> fput of every open fd, in fd order."""
+    """fs/file.c: close_files: filp_close -> fput_close of every open fd, in fd order;
+    fput_close defers ->release to task work as fput does."""
     for fd in sorted(files.fdt):
         f = files.fdt.pop(fd)
         await fput(f)
