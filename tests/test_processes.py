@@ -8,17 +8,17 @@ from __future__ import annotations
 import pytest
 
 from kmodel.api import CheckSpec, run_check
-from kmodel.engine import Limits
-from kmodel.engine.explore import run_execution
+from kmodel.engine import Limits, Strategy, run_execution
 from kmodel.linux.config import PRESETS
 from kmodel.scenarios.vm import VmScenario
 
 
-class Scripted:
+class Scripted(Strategy):
     """Run ``script``'s task names first (each one step, skipped if not enabled), then
     always the first enabled task in ``order``."""
 
     def __init__(self, script, order):
+        super().__init__()
         self.script = list(script)
         self.order = list(order)
         self.seen: dict[str, set] = {}

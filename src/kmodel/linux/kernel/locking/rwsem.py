@@ -127,19 +127,30 @@ async def down_read_killable(sem: rw_semaphore) -> int:
     """rwsem.c: down_read_killable (mmap_read_lock_killable): as down_read, but the
     waiter sleeps in TASK_KILLABLE and a fatal signal ends the wait: lockdep's acquire
     is undone (rwsem_release) and -EINTR returned.  A free lock is taken even with a
-    signal pending (the fast path does not look).  The wait is one op on the lock, so
-    the search orders a signal against it only through the lock's holder: it explores
-    the -EINTR outcome when the signal comes while the holder still holds the lock, and
-    the acquire when the release comes first."""
+    signal pending (the fast path does not look).  The wait for a holding writer is one
+    op on the lock, so the search orders a signal against it only through the holder:
+    it explores -EINTR when the signal comes while the writer still holds the lock, the
+    acquire when the release comes first.  Simplified: a reader already queued behind a
+    waiting writer (the slow path), and the PREEMPT_RT rwbase wait, sleep killably but
+    wait for their grant."""
     might_sleep("kernel/locking/rwsem.c", 1542)
     kernel().lockdep.acquire(sem.name, 1, sem)
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_read_lock
+        await rwbase_read_lock(sem, f"down_read_killable({sem.name})", "K")
+        return 0
     ts = current()
     await Blocked(sem, ACQ_R, f"down_read_killable({sem.name})",
                   lambda: sem.no_writer() or ts.sigkill_pending, "K")
     if not sem.no_writer():
         kernel().lockdep.release(sem.name, sem)
         return EINTR
-    sem.readers += 1
+    if not sem.waiters:                              # rwsem_read_trylock
+        sem.readers += 1
+        return 0
+    w = _queue(sem, write=False)
+    await Blocked(sem, ACQ_R, f"rwsem_down_read_slowpath({sem.name}) [queued, killable]",
+                  lambda: w.granted, "K")
     return 0
 
 
