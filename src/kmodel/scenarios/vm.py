@@ -20,10 +20,19 @@ Activities (each one task, named as ps would show it):
   vm-close  qemu         the main thread closes the VM fd (kvm_vm_release ->
                          kvm_destroy_vm) while the process lives on
   other-mm  stress-ng    OOM-kills "bash", a process with no notifiers (no KVM involved)
+  vm2-close qemu-vm2     a second VM of qemu (its own struct kvm and notifier on the same
+                         mm, memslot 0 over the first guest VMA, mapped) is closed and
+                         destroyed
+  gru       qemu-gru     a second, non-KVM secondary MMU: an SGI GRU context whose TLB maps
+                         both guest VMAs; the device touches them (TLB miss -> dropin)
+
+With vm2-close or gru the mm has two subscribers (three with both): the second VM or the
+device is registered after KVM, so it heads the list.
 """
 
 from __future__ import annotations
 
+from ..linux.drivers.misc import sgi_gru
 from ..linux.kernel.exit import do_exit
 from ..linux.kernel.locking.spinlock import spinlock_t
 from ..linux.kernel.sched import Blocked, current
@@ -49,6 +58,10 @@ ACTIVITIES = {
     "exit": "qemu: the main thread exits (on SIGKILL if something kills qemu)",
     "vm-close": "qemu: the main thread closes the VM fd; the last reference destroys the VM",
     "other-mm": "stress-ng: OOM-kills bash, a process with no mmu notifiers",
+    "vm2-close": "qemu-vm2: a second VM on the same mm (two struct kvm) is closed and "
+                 "destroyed",
+    "gru": "qemu-gru: a non-KVM secondary MMU (SGI GRU TLB) maps guest memory and the "
+           "device touches it",
 }
 
 VMA_GUEST0 = 0x100
@@ -111,6 +124,21 @@ class VmScenario(KernelProgram):
                     continue                       # read-only in the guest: not mapped W
                 kvm.arch.sptes[slot.base_gfn + i] = page
                 page.spte_users.append((kvm, slot.base_gfn + i))
+        self.kvm2 = self.gms = None
+        if "vm2-close" in self.activities:
+            # KVM_CREATE_VM a second time from the same process: a second subscriber
+            self.kvm2 = kvm2 = kvm_create_vm(mm, [kvm_memory_slot(0, 0x0, n, VMA_GUEST0)])
+            kvm2.cname = "kvm2"
+            kvm_main.kvm_init_mmu_notifier(kvm2)
+            for i in range(n if populated else 0):
+                page = self.vma0.ptes[VMA_GUEST0 + i]
+                kvm2.arch.sptes[i] = page
+                page.spte_users.append((kvm2, i))
+        if "gru" in self.activities:
+            self.gms = sgi_gru.gru_register_mmu_notifier_at_setup(mm)
+            for vma in (self.vma0, self.vma1):
+                for addr, page in sorted(vma.ptes.items()):
+                    sgi_gru.tlb_install(self.gms, addr, page)
         self.vcpus: list[kvm_vcpu] = []
         self.bash_mm = None
         if "other-mm" in self.activities:
@@ -171,6 +199,12 @@ class VmScenario(KernelProgram):
                 self.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
             elif act == "mrelease":
                 self.spawn(ex, "lmkd", lmkd_thread(self))
+            elif act == "vm2-close":
+                self._qemu_thread(ex, "qemu-vm2", vm2_close_thread(self))
+                threads += 1
+            elif act == "gru":
+                self._qemu_thread(ex, "qemu-gru", gru_thread(self))
+                threads += 1
             elif act == "other-mm":
                 task_struct_for(self, ex, "bash")
                 self.spawn(ex, "stress-ng", oom_thread(self, self.bash))
@@ -264,6 +298,20 @@ async def vm_close_thread(sc) -> None:
         await exit_thread(sc)
     else:
         await _maybe_exit()
+
+
+async def vm2_close_thread(sc) -> None:
+    """close() of the second VM's fd: kvm_vm_release -> kvm_destroy_vm unregisters its
+    notifier while the first VM's stays."""
+    await kvm_main.kvm_vm_release(sc.kvm2)
+    await _maybe_exit()
+
+
+async def gru_thread(sc) -> None:
+    """GRU instructions on guest memory (a write to each guest VMA's first page)."""
+    for addr in (VMA_GUEST0, VMA_GUEST1):
+        await sgi_gru.gru_access(sc.gms, sc.mm, addr, True, "qemu-gru")
+    await _maybe_exit()
 
 
 async def reclaim_thread(sc) -> None:
