@@ -55,7 +55,15 @@ ACTIVITIES = {a.name: a for a in [
                  "the VM"),
     RealActivity("other-mm", "A_OTHER_MM", "stress-ng", "stress-ng", "process",
                  "the OOM killer kills bash, a process with 16 MiB and no KVM"),
+    RealActivity("vm2-close", "A_VM2_CLOSE", "qemu-vm2", "qemu-vm2", "thread",
+                 "not reproduced yet: a second KVM_CREATE_VM on the same process, closed"),
+    RealActivity("gru", "A_GRU", "qemu-gru", "qemu-gru", "thread",
+                 "not reproducible: needs SGI UV GRU hardware"),
 ]}
+
+# Activities the reproducer cannot perform (yet): a reproducer for them is bad input.
+UNREPRODUCED = {"vm2-close": "the reproducer does not create a second VM yet",
+                "gru": "it needs SGI UV GRU hardware (drivers/misc/sgi-gru)"}
 
 assert list(ACTIVITIES) == list(MODEL_ACTIVITIES), "one row per model activity, same order"
 

@@ -57,10 +57,15 @@ class Reproducer:
 
 
 def _resolve(spec: str):
+    from .activities import UNREPRODUCED
     try:
-        return scenarios.resolve(spec)
+        sdef = scenarios.resolve(spec)
     except KeyError as e:
         raise ReproError(e.args[0]) from None
+    for a in sdef.activities:
+        if a in UNREPRODUCED:
+            raise ReproError(f"activity {a} has no real-kernel reproducer: {UNREPRODUCED[a]}")
+    return sdef
 
 
 def from_scenario(spec: str, knobs: dict | None = None, tries: int = 1) -> Reproducer:

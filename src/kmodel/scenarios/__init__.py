@@ -54,6 +54,20 @@ SCENARIOS = {s.name: s for s in [
     ScenarioDef("oom-vm-close", ("oom", "vm-close"),
                 "QEMU closes the VM fd (kvm_destroy_vm unregisters KVM's notifier and "
                 "frees struct kvm) while the OOM killer kills it and the oom_reaper reaps"),
+    ScenarioDef("second-vm-vs-madvise", ("madvise", "vm2-close"),
+                "two VMs on one mm: the second is destroyed (its notifier unregistered) "
+                "while madvise(MADV_DONTNEED) walks the subscriber list"),
+    ScenarioDef("second-vm-oom", ("oom", "vm2-close"),
+                "two VMs on one mm: OOM kill and reap while the second VM is destroyed"),
+    ScenarioDef("gru-vs-madvise", ("madvise", "gru"),
+                "a non-KVM secondary MMU (SGI GRU) next to KVM: the device faults guest "
+                "pages in while madvise(MADV_DONTNEED) invalidates them"),
+    ScenarioDef("gru-oom", ("oom", "gru"),
+                "a non-KVM secondary MMU (SGI GRU) next to KVM: the OOM reaper's "
+                "non-blockable invalidation reaches both"),
+    ScenarioDef("kvmclock-oom", ("oom", "vcpu"),
+                "the vCPU writes kvmclock through its pfn cache while the OOM reaper "
+                "invalidates and frees its page", {"kvmclock": True}),
 ]}
 
 

@@ -106,6 +106,57 @@ def reaped_stays_reaped(sc, ex) -> None:
                 return
 
 
+def subscribers(mm) -> list:
+    """The subscribers on ``mm``'s list now, first to last (a plain walk at the end)."""
+    subs = getattr(mm, "notifier_subscriptions", None)
+    out, node = [], subs.list.first if subs is not None else None
+    while node is not None and len(out) < 16:
+        out.append(node.container)
+        node = node.next
+    return out
+
+
+def subscriber_sees_every_invalidation(sc, ex) -> None:
+    """Per subscriber (KVM's, a second VM's, a device's): one registered from the start
+    and never unregistered sees every invalidation issued on its mm -- its
+    invalidate_range_start is called, and, when that start succeeded, its
+    invalidate_range_end exactly once (the classic API calls every subscriber for every
+    range).  A walk that stops early or skips a node mid-update shows here."""
+    if ex.outcome != "done":
+        return
+    for mm in (getattr(sc, "mm", None),):
+        if mm is None:
+            continue
+        for sub in subscribers(mm):
+            if getattr(sub, "unregistering", False) or not getattr(sub, "at_setup", False):
+                continue
+            for n, rng in enumerate(getattr(mm, "invalidations", [])):
+                if not rng.done:
+                    continue
+                starts = [ret for s, ret in rng.seen_start if s is sub]
+                ends = sum(1 for s in rng.seen_end if s is sub)
+                want_end = 1 if starts and starts[0] == 0 and sub.ops.invalidate_range_end \
+                    else 0
+                if len(starts) == 1 and ends == want_end:
+                    continue
+                what = ("never saw its start" if not starts else
+                        f"saw its start {len(starts)} times" if len(starts) > 1 else
+                        f"saw its end {ends} times (expected {want_end})")
+                text = (f"kmodel invariant violated: subscriber-sees-every-invalidation\n"
+                        f"  {sub.cname} (ops {sub.ops.name}), registered on {mm.cname} "
+                        f"throughout, {what}\n  for invalidation #{n} [{rng.start:#x}, "
+                        f"{rng.end:#x}) ({'blockable' if rng.blockable else 'non-blockable'})"
+                        f": its secondary MMU may keep mapping pages that are freed, or "
+                        f"its in-progress count stays raised.")
+                fn = (sub.ops.invalidate_range_start.__name__ if not starts
+                      else sub.ops.invalidate_range_end.__name__
+                      if sub.ops.invalidate_range_end else "")
+                ex.report(Report("invariant",
+                                 f"kmodel invariant: {sub.ops.name} subscriber missed an "
+                                 f"invalidation", "(end of run)", fn, [], text))
+                return
+
+
 def thread_group_outlives_vm(sc, ex) -> None:
     """A VM destroyed from a thread's exit (its files going with the last thread) leaves
     no other thread of that process that could still use the mm: in Linux the
@@ -131,4 +182,5 @@ def thread_group_outlives_vm(sc, ex) -> None:
 
 
 PROPERTIES = [counters_balanced, vcpu_can_progress, no_spte_maps_freed_page,
-              reaped_stays_reaped, thread_group_outlives_vm]
+              reaped_stays_reaped, subscriber_sees_every_invalidation,
+              thread_group_outlives_vm]

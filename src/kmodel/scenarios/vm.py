@@ -15,6 +15,11 @@ last thread's exit, after its exit_mm.  The main thread "qemu" is the group lead
 is a task only in the activities that use it (exit, vm-close) -- otherwise it stays in
 userspace for the whole run, holding its mm and files references.
 
+Two more subscribers can join KVM's on the mm: vm2-close (a second VM of qemu, its own
+struct kvm and notifier, memslot 0 over the first guest VMA, mapped; its fd is closed and
+the VM destroyed) and gru (an SGI GRU context, a non-KVM secondary MMU whose TLB maps
+both guest VMAs; the device touches them).  Registered after KVM, they head the list.
+
 Each activity is registered once, below, with ``@activity``: its name, its summary and
 the function that starts its task(s).
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..linux.drivers.misc import sgi_gru
 from ..linux.fs.file import sys_close, file, files_struct
 from ..linux.fs.ioctl import ksys_ioctl
 from ..linux.kernel.entry import in_userspace, syscall_exit_to_user_mode
@@ -114,6 +120,21 @@ class VmScenario(KernelProgram):
                     continue                       # read-only in the guest: not mapped W
                 kvm.arch.sptes[slot.base_gfn + i] = page
                 page.spte_users.append((kvm, slot.base_gfn + i))
+        self.kvm2 = self.gms = None
+        if "vm2-close" in self.activities:
+            # KVM_CREATE_VM a second time from the same process: a second subscriber
+            self.kvm2 = kvm2 = kvm_create_vm(mm, [kvm_memory_slot(0, 0x0, n, VMA_GUEST0)])
+            kvm2.cname = "kvm2"
+            kvm_main.kvm_init_mmu_notifier(kvm2)
+            for i in range(n if populated else 0):
+                page = self.vma0.ptes[VMA_GUEST0 + i]
+                kvm2.arch.sptes[i] = page
+                page.spte_users.append((kvm2, i))
+        if "gru" in self.activities:
+            self.gms = sgi_gru.gru_register_mmu_notifier_at_setup(mm)
+            for vma in (self.vma0, self.vma1):
+                for addr, page in sorted(vma.ptes.items()):
+                    sgi_gru.tlb_install(self.gms, addr, page)
         self.vcpus: list[kvm_vcpu] = []
         self.bash_mm = None
         if "other-mm" in self.activities:
@@ -178,6 +199,9 @@ class VmScenario(KernelProgram):
         self.build()
         self.qemu = self._process("qemu", self.mm)
         self.qemu.files.fd_install(VM_FD, file("kvm-vm", kvm_main.kvm_vm_fops(), self.kvm))
+        if self.kvm2 is not None:
+            self.qemu.files.fd_install(VM2_FD, file("kvm-vm2", kvm_main.kvm_vm_fops(),
+                                                    self.kvm2))
         if not any(a in self.activities for a in MAIN_THREAD_ACTIVITIES):
             self.thread(ex, self.qemu, "qemu", leader=True)
         for act in self.activities:
@@ -200,6 +224,7 @@ class VmScenario(KernelProgram):
 
 VM_FD = 3
 VCPU_FD0 = 4
+VM2_FD = 16
 MAIN_THREAD_ACTIVITIES = ("exit", "vm-close")
 
 
@@ -258,6 +283,20 @@ async def ppoll_until_signal() -> None:
     ts = current()
     await Blocked(sigpending(ts), READ, "ppoll() [TASK_INTERRUPTIBLE]",
                   lambda: ts.sigkill_pending, "S")
+
+
+async def vm2_close_thread(sc) -> None:
+    """close() of the second VM's fd: kvm_vm_release -> kvm_destroy_vm unregisters its
+    notifier while the first VM's stays."""
+    await sys_close(VM2_FD)
+    await back_to_userspace()
+
+
+async def gru_thread(sc) -> None:
+    """GRU instructions on guest memory (a write to each guest VMA's first page)."""
+    for addr in (VMA_GUEST0, VMA_GUEST1):
+        await sgi_gru.gru_access(sc.gms, sc.mm, addr, True, "qemu-gru")
+    await back_to_userspace()
 
 
 async def reclaim_thread(sc) -> None:
@@ -342,3 +381,15 @@ def _other_mm(sc, ex):
     sc.thread(ex, sc.bash, "bash", leader=True)
     sc.spawn(ex, "stress-ng", oom_thread(sc, sc.bash))
     sc.spawn(ex, "oom_reaper", oom_kill.oom_reaper(), kthread=True)
+
+
+@activity("vm2-close", "qemu-vm2: a second VM on the same mm (two struct kvm) is closed and "
+                       "destroyed")
+def _vm2_close(sc, ex):
+    sc.thread(ex, sc.qemu, "qemu-vm2", vm2_close_thread(sc))
+
+
+@activity("gru", "qemu-gru: a non-KVM secondary MMU (SGI GRU TLB) maps guest memory and the "
+                 "device touches it")
+def _gru(sc, ex):
+    sc.thread(ex, sc.qemu, "qemu-gru", gru_thread(sc))

@@ -92,6 +92,19 @@ class mmu_notifier_range:
         self.end = end
         self.blockable = blockable
         self.event = event
+        # for the per-subscriber properties (scenarios/properties.py): which subscribers
+        # this invalidation reached, start (with its return) and end; done once the
+        # issuer is through with it (its range_end returned, or its start failed)
+        self.seen_start: list = []
+        self.seen_end: list = []
+        self.done = False
+
+
+def _issued(rng: mmu_notifier_range) -> None:
+    """Bookkeeping for the properties: every invalidation issued on an mm with
+    notifiers, in order."""
+    rng.mm.invalidations = getattr(rng.mm, "invalidations", [])
+    rng.mm.invalidations.append(rng)
 
 
 def mmu_notifier_range_blockable(rng: mmu_notifier_range) -> bool:
@@ -115,6 +128,7 @@ def register_at_setup(sub: mmu_notifier, mm) -> None:
     mm.mm_count += 1
     sub.mm = mm
     sub.users = 1
+    sub.at_setup = True               # for the properties: registered before the run
     hlist_add_head_rcu_at_setup(sub.hlist, mm.notifier_subscriptions.list)
 
 
@@ -133,6 +147,7 @@ async def mmu_notifier_invalidate_range_start(rng: mmu_notifier_range) -> None:
     lock_map_acquire(__mmu_notifier_invalidate_range_start_map)
     if mm_has_notifiers(rng.mm):
         rng.blockable = True
+        _issued(rng)
         await __mmu_notifier_invalidate_range_start(rng)
     lock_map_release(__mmu_notifier_invalidate_range_start_map)
 
@@ -145,7 +160,10 @@ async def mmu_notifier_invalidate_range_start_nonblock(rng: mmu_notifier_range) 
     lock_map_acquire(__mmu_notifier_invalidate_range_start_map)
     if mm_has_notifiers(rng.mm):
         rng.blockable = False
+        _issued(rng)
         ret = await __mmu_notifier_invalidate_range_start(rng)
+        if ret:
+            rng.done = True           # no range_end follows a failed start
     lock_map_release(__mmu_notifier_invalidate_range_start_map)
     return ret
 
@@ -156,6 +174,7 @@ async def mmu_notifier_invalidate_range_end(rng: mmu_notifier_range) -> None:
         might_sleep("include/linux/mmu_notifier.h", 480)
     if mm_has_notifiers(rng.mm):
         await __mmu_notifier_invalidate_range_end(rng)
+        rng.done = True
 
 
 @kfunc("mm/mmu_notifier.c")
@@ -179,6 +198,7 @@ async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
         _ret = await sub.ops.invalidate_range_start(sub, rng)
         if not mmu_notifier_range_blockable(rng):
             non_block_end()
+        rng.seen_start.append((sub, _ret))
         if _ret:
             WARN_ON(_ret != -EAGAIN or mmu_notifier_range_blockable(rng),
                     "_ret != -EAGAIN || mmu_notifier_range_blockable(range)")
@@ -192,6 +212,7 @@ async def mn_hlist_invalidate_range_start(subs, rng: mmu_notifier_range) -> int:
             if sub.ops.invalidate_range_end is None:
                 continue
             await sub.ops.invalidate_range_end(sub, rng)
+            rng.seen_end.append(sub)
     await srcu_read_unlock(srcu(), idx)
     return ret
 
@@ -217,6 +238,7 @@ async def mn_hlist_invalidate_end(subs, rng: mmu_notifier_range) -> None:
         await sub.ops.invalidate_range_end(sub, rng)
         if not mmu_notifier_range_blockable(rng):
             non_block_end()
+        rng.seen_end.append(sub)
     await srcu_read_unlock(srcu(), idx)
 
 
@@ -243,6 +265,7 @@ async def mn_hlist_release(subs, mm) -> None:
     idx = await srcu_read_lock(srcu())
     async for sub in hlist_for_each_entry_srcu(subs.list, srcu_held(),
                                                ("mm/mmu_notifier.c", 330)):
+        sub.unregistering = True      # for the properties: the mm is going
         if sub.ops.release is not None:
             await sub.ops.release(sub, mm)
     await spin_lock(subs.lock)
@@ -260,6 +283,7 @@ async def mmu_notifier_unregister(sub: mmu_notifier, mm) -> None:
     """mmu_notifier.c: mmu_notifier_unregister: ->release under SRCU if still hashed,
     unhash, then always synchronize_srcu() and mmdrop()."""
     BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
+    sub.unregistering = True          # for the properties: registered until here
     if not await hlist_unhashed(sub.hlist):
         idx = await srcu_read_lock(srcu())
         if sub.ops.release is not None:

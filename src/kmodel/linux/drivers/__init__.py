@@ -1,0 +1,1 @@
+"""drivers/: device drivers that subscribe to mm changes (secondary MMUs other than KVM)."""
