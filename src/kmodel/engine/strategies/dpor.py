@@ -192,8 +192,12 @@ class Dpor(Strategy):
                 continue
             lj = ev_local[j]
             if not any(len(ev_vc[r]) > tj and ev_vc[r][tj] >= lj for r in found):
+                if not self._race(ex, j, q, qop):
+                    # q could not run before j (j is what it waits for): not a race,
+                    # as if the two were never enabled together -- the race is with
+                    # an earlier event, so look further back
+                    continue
                 found.append(j)
-                self._race(ex, j, q, qop)
             if wl:
                 break           # what came before it happens-before it
 
@@ -207,7 +211,8 @@ class Dpor(Strategy):
 
     def _race(self, ex: Execution, j: int, q: Task, qop) -> bool:
         """If event ``j`` races with ``q``'s next op, put the reversal in the wakeup tree
-        of the state before ``j``."""
+        of the state before ``j`` and return True; False if it is no race (not even one
+        that cannot be reversed because q must wait for j)."""
         tj = ex.ev_task[j]
         if tj == q.index:
             return False
@@ -222,8 +227,9 @@ class Dpor(Strategy):
         if q.name not in node.enabled and \
                 bisect_right(ex.t_events[q.index], j) == len(ex.t_events[q.index]) and \
                 not any(conflict(e.op, qop) for e in seq[:-1]):
-            # q waited at this very op before j and nothing in v can enable it
-            return True
+            # q waited at this very op before j and nothing in v can enable it: the
+            # two cannot be reordered, so this is no race
+            return False
         self._insert(node, seq)
         return True
 
