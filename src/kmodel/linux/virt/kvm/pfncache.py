@@ -21,8 +21,9 @@ therefore a use-after-free, reported where the read happens (KASAN's view).
 Simplified: the memslot generation and the gpa->uhva lookup are not modelled (the cache
 sits in memslot 0, which no activity changes); a cache is GPA-based and private memory
 (guest_memfd) is not modelled; kmap/kunmap are no-ops (no highmem); the refresh loop,
-unbounded in the kernel, gives up after GPC_REFRESH_RETRIES (the vcpu_can_progress
-property then says whether it could ever have succeeded).
+unbounded in the kernel, gives up after GPC_REFRESH_RETRIES: the cache stays invalid,
+the clock update is skipped and gpc.refresh_gave_up is set (no end-of-run property
+looks at it yet, so a refresh that could never succeed is not reported).
 """
 
 from __future__ import annotations
