@@ -119,3 +119,13 @@ def test_property_catches_a_vm_destroyed_under_a_live_thread(tmp_path):
     assert inv and inv[0].function == "kvm_destroy_vm" and inv[0].task == "(end of run)"
     assert "thread-group-outlives-vm" in inv[0].text
     assert "qemu ran kvm_destroy_vm from its do_exit while qemu-madvise" in inv[0].text
+
+
+def test_oom_kill_of_a_group_whose_leader_has_exited_skips_it():
+    # lmkd's SIGKILL takes qemu down; the OOM killer then finds the leader past exit_mm:
+    # task_will_free_mem is false without an mm (the model used to mmgrab(NULL) here)
+    cr = run_check(CheckSpec(patches=["upstream"], preset="nonrt",
+                             scenario="oom,mrelease,exit", strategy="bounded",
+                             preemptions=1))
+    assert not cr.result.reports and cr.result.executions > 10
+

@@ -43,9 +43,11 @@ def counters_balanced(sc, ex) -> None:
 
 def vcpu_can_progress(sc, ex) -> None:
     """A vCPU that gave up retrying a fault could never have succeeded: the invalidation
-    that made it retry is still in progress at the end (the VM would hang)."""
+    that made it retry is still in progress at the end (the VM would hang).  Not for a
+    VM destroyed in the run: after mmu_notifier_release or _unregister an invalidation
+    in flight never ends in KVM (kvm_destroy_vm says so), and its vCPUs are gone."""
     kvm = getattr(sc, "kvm", None)
-    if kvm is None or ex.outcome != "done":
+    if kvm is None or getattr(kvm, "destroyed", False) or ex.outcome != "done":
         return
     for vcpu in getattr(sc, "vcpus", []):
         gfn = vcpu.stuck_gfn

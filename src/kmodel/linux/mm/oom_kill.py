@@ -71,7 +71,11 @@ async def do_send_sig_info_sigkill(victim) -> None:
 
 def task_will_free_mem(p) -> bool:
     """oom_kill.c: task_will_free_mem: the victim is already on its way out (group exit:
-    a SIGKILL was delivered, or it is exiting)."""
+    a SIGKILL was delivered, or it is exiting) -- and false for a task that has no mm
+    any more ("if (!mm) return false": it passed exit_mm, there is nothing of it to
+    mark or reap through it)."""
+    if p.mm is None:
+        return False
     return bool(getattr(p.signal, "exiting", False)) or p.sigkill_pending
 
 
