@@ -597,11 +597,18 @@ Examples:
   kmodel matrix --markdown matrix.md --json matrix.json --junit matrix.xml
   kmodel matrix --jobs 8
   kmodel matrix --ray auto
+  kmodel matrix --sweep 2
+  kmodel matrix --sweep 3 --designs v1-raw-mn-lock --presets nonrt --time 10
 
 The checks run --jobs at a time in worker processes (or on a Ray cluster with --ray); the
 rows are the same as with --jobs 1, except for the times.
 
-Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interrupted."""
+--sweep K is the false-alarm sweep: every composition of K activities instead of the
+built-in scenarios (see README, "The sweep").
+
+Exit status: 0 when the matrix ran (whatever it found; with --sweep: nothing outside the
+documented upstream findings and every cell finished), 1 a --sweep that failed, 2 bad
+input, 130 interrupted."""
 
 
 @cli.command(context_settings=CONTEXT, help=MATRIX_HELP)
@@ -624,13 +631,25 @@ Exit status: 0 when the matrix ran (whatever it found), 2 bad input, 130 interru
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write JUnit XML, one testcase per check.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
+@click.option("--sweep", "sweep_k", type=int, metavar="K",
+              help="Instead of the scenarios: every composition of K activities (2 or 3) "
+                   "of vcpu, memslot, madvise, munmap, reclaim, oom, mrelease, exit, "
+                   "vm-close, each explored by DPOR within --time, else bounded to "
+                   "--bound preemptions; --designs default to upstream.  Exit 1 if a "
+                   "report outside the documented upstream findings, or a cell that "
+                   "finished neither search.")
+@click.option("--bound", type=click.IntRange(min=0), default=2, show_default=True,
+              metavar="K", help="--sweep: preemption bound of a cell's second search.")
 @_jobs_option("Checks run at once, in worker processes.")
 @_ray_option
 @_cache_option
 @handled
 def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
-           json_path, md_path, junit_path, quiet, jobs, ray, no_cache):
+           json_path, md_path, junit_path, quiet, sweep_k, bound, jobs, ray, no_cache):
     _check_jobs(jobs)
+    if sweep_k is not None:
+        return _sweep(sweep_k, designs, presets, arches, scenarios, time_per_cell, bound,
+                      json_path, md_path, quiet, jobs, ray)
     errors: list[tuple] = []
     with Ticker(_progress_enabled(quiet)) as ticker:
         def on_cell(i, total, spec, outcome):
@@ -662,6 +681,57 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
     if interrupted:
         click.echo("kmodel: interrupted: the rows above are what ran so far", err=True)
         raise Exit(EXIT_INTERRUPTED)
+
+
+def _sweep(k, designs, presets, arches, scenarios, cap, bound, json_path, md_path, quiet,
+           jobs, ray) -> None:
+    """``kmodel matrix --sweep K``: the false-alarm sweep (``kmodel.sweep``), per design."""
+    from dataclasses import asdict
+
+    from . import sweep as sw
+    n = len(sw.SWEEP_ACTIVITIES)
+    if not 1 <= k <= n:
+        raise api.BadInput(f"--sweep composes 1 to {n} activities, not {k}")
+    for p in presets or ():
+        if p not in PRESETS:
+            raise api.unknown("preset", p, PRESETS)
+    for a in arches or ():
+        if a not in sw.ARCHES:
+            raise api.unknown("arch", a, sw.ARCHES, "arches")
+    for d in designs or ():
+        if d not in ORDER and not os.path.isfile(d):
+            raise api.unknown("design", d, ORDER)
+    if scenarios:
+        raise api.BadInput("--sweep makes its own compositions: leave out --scenarios")
+    failed = False
+    everything = []
+    with Ticker(_progress_enabled(quiet)) as ticker:
+        for d in designs or ["upstream"]:
+            patches = ("upstream",) if d == "upstream" else ("upstream", d)
+
+            def on_cell(cell, d=d):
+                ticker.relabel(f"{d}: {cell.scenario} {cell.preset} {cell.arch}: "
+                               f"{cell.outcome}")
+
+            cells = sw.sweep(k, patches=patches, presets=tuple(presets or sw.PRESETS),
+                             arches=tuple(arches or sw.ARCHES), cap=cap, bound=bound,
+                             jobs=jobs, ray=ray, on_cell=on_cell)
+            everything += [dict(asdict(c), design=d) for c in cells]
+            click.echo(f"kmodel: sweep of {d}, {k} activities "
+                       f"(cap {cap:g} s a search, bound {bound}):")
+            for c in cells:
+                if c.outcome != "clean-complete":
+                    click.echo("  " + c.line())
+            click.echo(sw.table(cells))
+            failed |= not all(c.ok for c in cells)
+    if json_path:
+        Path(json_path).write_text(json.dumps(everything, indent=1))
+    if md_path:
+        Path(md_path).write_text("\n\n".join(sw.table([sw.SweepCell(**{
+            k2: v for k2, v in c.items() if k2 != "design"}) for c in everything
+            if c["design"] == d]) for d in designs or ["upstream"]) + "\n")
+    if failed:
+        raise Exit(EXIT_REPORTS)
 
 
 def _register_realkernel() -> None:
