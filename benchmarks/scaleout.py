@@ -100,14 +100,13 @@ def matrix_section(jobs_list: list[int], time_cap: float) -> None:
         t0 = time.perf_counter()
         res = run_matrix(time_per_cell=time_cap, jobs=j)
         wall = time.perf_counter() - t0
-        verdicts = [(r["design"], r["preset"], r["arch"], r["verdict"], r["scenarios"])
-                    for r in res]
+        verdicts = [(r.design, r.preset, r.arch, r.verdict, r.scenarios) for r in res]
         if base is None:
             base = (wall, verdicts)
-        capped = sum(1 for r in res for c in r["checks"] if not c.result.complete
+        capped = sum(1 for r in res for c in r.checks if not c.result.complete
                      and not c.result.reports)
         rows.append([f"{j}", f"{wall:.1f}", f"{base[0] / wall:.2f}x", len(res),
-                     sum(len(r["checks"]) for r in res), capped,
+                     sum(len(r.checks) for r in res), capped,
                      "yes" if verdicts == base[1] else "NO"])
     table(f"2. kmodel matrix --no-build --time {time_cap:g}",
           ["jobs", "wall s", "speed-up", "rows", "checks", "hit the cap",

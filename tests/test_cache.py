@@ -40,8 +40,8 @@ def explorations(monkeypatch):
 
 
 def _rows(rows):
-    return [({k: v for k, v in r.items() if k != "checks"},
-             [cr.to_dict() for cr in r["checks"]]) for r in rows]
+    return [({k: v for k, v in vars(r).items() if k != "checks"},
+             [cr.to_dict() for cr in r.checks]) for r in rows]
 
 
 def _design(tmp_path, name):
@@ -57,19 +57,19 @@ def test_a_second_matrix_answers_from_the_cache_and_an_edit_reruns_only_its_rows
                 scenarios=SCENARIOS, cache=True)
     first = run_matrix(**args)
     assert len(explorations) == 9                        # 3 designs x 3 scenarios
-    assert not any(cr.cached for r in first for cr in r["checks"])
+    assert not any(cr.cached for r in first for cr in r.checks)
     assert len(list(cache_dir.rglob("*.pickle"))) == 9
 
     explorations.clear()
     second = run_matrix(**args)
     assert explorations == []                           # nothing explored
-    assert all(cr.cached for r in second for cr in r["checks"])
+    assert all(cr.cached for r in second for cr in r.checks)
     assert _rows(second) == _rows(first)                # times included
 
     Path(b).write_text(Path(b).read_text() + "# edited\n")
     third = run_matrix(**args)
     assert explorations == [(b,)] * 3                   # only design-b's checks ran
-    assert [cr.cached for r in third for cr in r["checks"]] == [True] * 6 + [False] * 3
+    assert [cr.cached for r in third for cr in r.checks] == [True] * 6 + [False] * 3
     assert _rows(third)[:2] == _rows(first)[:2]
 
     explorations.clear()

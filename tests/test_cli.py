@@ -22,7 +22,8 @@ from click.testing import CliRunner
 from kmodel import api
 from kmodel.cli import cli
 from kmodel.patches import ORDER
-from kmodel.report import json_report, lock_holds
+from kmodel.report import lock_holds
+from kmodel.report.formats import json as json_report
 from kmodel.report.text import trace_table
 from kmodel.scenarios import SCENARIOS
 
@@ -292,26 +293,26 @@ def test_run_matrix_rows():
     from kmodel import matrix
     rows = matrix.run_matrix(designs=["upstream"], arches=["x86"],
                              scenarios=["oom-reap-nomemslot", "memslot-vs-madvise"])
-    assert [(r["preset"], r["verdict"]) for r in rows] == [("rt", "reports"),
-                                                            ("nonrt", "clean")]
+    assert [(r.preset, r.verdict) for r in rows] == [("rt", "reports"),
+                                                      ("nonrt", "clean")]
     rt = rows[0]
-    assert rt["first_report"]["kind"] == "sleep-in-atomic"
-    assert rt["first_report"]["function"] == "kvm_mmu_notifier_invalidate_range_start"
-    assert rt["first_report"]["scenario"] == "oom-reap-nomemslot"
-    assert rt["scenarios"] == {"oom-reap-nomemslot": "reports",
-                               "memslot-vs-madvise": "clean"}
-    assert rt["executions"] == sum(c.result.executions for c in rt["checks"])
+    assert rt.first_report.kind == "sleep-in-atomic"
+    assert rt.first_report.function == "kvm_mmu_notifier_invalidate_range_start"
+    assert rt.first_report.scenario == "oom-reap-nomemslot"
+    assert rt.scenarios == {"oom-reap-nomemslot": "reports",
+                            "memslot-vs-madvise": "clean"}
+    assert rt.executions == sum(c.result.executions for c in rt.checks)
     build = matrix.run_build_matrix(designs=["upstream", "v2-call-srcu"], presets=["rt"])
-    assert [(b["design"], b["verdict"]) for b in build] == [("upstream", "builds"),
-                                                             ("v2-call-srcu", "build-error")]
+    assert [(b.design, b.verdict) for b in build] == [("upstream", "builds"),
+                                                       ("v2-call-srcu", "build-error")]
 
 
 def test_time_cap_marks_cells_not_complete():
     from kmodel import matrix
     rows = matrix.run_matrix(designs=["upstream"], presets=["nonrt"], arches=["x86"],
                              scenarios=["memslot-vs-madvise"], time_per_cell=0.01)
-    assert rows[0]["verdict"] in ("clean-so-far", "reports")
-    assert rows[0]["complete"] is False or rows[0]["checks"][0].result.complete
+    assert rows[0].verdict in ("clean-so-far", "reports")
+    assert rows[0].complete is False or rows[0].checks[0].result.complete
 
 
 def test_progress_callback_counts_executions():

@@ -102,14 +102,14 @@ def test_matrix_rows_do_not_depend_on_jobs():
     def comparable(rows):
         out = []
         for row in rows:
-            row = dict(row)
+            row = dict(vars(row))
             row.pop("elapsed_s")
             row["checks"] = [_without_times(c.to_dict()) for c in row["checks"]]
             out.append(row)
         return out
 
     assert comparable(two) == comparable(one)
-    assert len(two) == 2 and all(r["scenarios"] for r in two)
+    assert len(two) == 2 and all(r.scenarios for r in two)
 
 
 # -- the coordinator alone, against adversarial scheduling ------------------------------
@@ -271,5 +271,5 @@ def test_ray_check_and_matrix_equal_the_sequential_run(ray_local, small_slices):
                 scenarios=["oom-reap", "mrelease"], time_per_cell=20)
     one = run_matrix(**args)
     on_ray = run_matrix(**args, ray="auto")
-    assert [(r["verdict"], r["scenarios"], r["executions"]) for r in on_ray] == \
-        [(r["verdict"], r["scenarios"], r["executions"]) for r in one]
+    assert [(r.verdict, r.scenarios, r.executions) for r in on_ray] == \
+        [(r.verdict, r.scenarios, r.executions) for r in one]

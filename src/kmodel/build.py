@@ -66,7 +66,7 @@ def prepare(spec: CheckSpec, where: str = "") -> Model:
     patches = []
     for name in list(sdef.aids) + list(spec.patches):
         try:
-            patches.append(load(name))
+            patches.append(load(name, patches))
         except PatchError as e:
             raise BadInput(str(e)) from None
         except (OSError, ValueError) as e:      # a path the file system refuses

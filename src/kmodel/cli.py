@@ -20,16 +20,16 @@ import click
 from rich.console import Console
 
 from . import api, cache
-from . import matrix as mx
 from .errors import did_you_mean, where
 from .linux.config import PRESETS, SYMBOLS
 from .linux.kernel.core import REGISTRY
+from .matrix import checks, run_build_matrix, run_matrix, summarize
 from .patches import AIDS, ORDER
 from .patching import PatchError, load
-from .report import html as html_report
-from .report import json_report, junit
 from .report.diff import design_diff, module_of, obj_name, value_name
-from .report.matrix import print_table, to_markdown
+from .report.formats import MatrixOutput, offered_by
+from .report.formats.json import write_replay
+from .report.matrix import print_table
 from .report.text import (
     one_line_summary,
     render_report,
@@ -297,7 +297,7 @@ def _save_and_print(cr, out_dir: Path, full: bool, quiet: bool) -> list[tuple]:
                                  Path(p).is_file() else p for p in record["patches"]]
             counts[rep.kind] = counts.get(rep.kind, 0) + 1
             path = out_dir / replay_file_name(cr.spec, rep, counts[rep.kind])
-            json_report.write_replay(path, record)
+            write_replay(path, record)
             try:
                 trace = api.replay(record).trace
             except api.BadInput as e:         # should not happen: same model, same schedule
@@ -309,18 +309,27 @@ def _save_and_print(cr, out_dir: Path, full: bool, quiet: bool) -> list[tuple]:
     return shown
 
 
-def _write_outputs(cr, shown, json_path, junit_path, html_path) -> None:
-    if json_path:
-        json_report.write_check(json_path, cr)
-    if junit_path:
-        junit.write(junit_path, [cr])
-    if html_path:
-        with_trace = [(rep, tr, p) for rep, tr, p in shown if tr]
-        if with_trace:
-            rep, tr, p = with_trace[0]
-            html_report.write(html_path, cr, rep, tr, p)
-        else:
-            Path(html_path).write_text(html_report.render_no_report(cr))
+def _format_options(command: str):
+    """``--NAME FILE`` for each output format ``command`` offers (report/formats/: one
+    module per format); the command gets them as keyword arguments ``out_NAME``."""
+    def deco(fn):
+        for fmt in reversed(offered_by(command)):
+            fn = click.option(f"--{fmt.name}", f"out_{fmt.name}",
+                              type=click.Path(dir_okay=False), metavar="FILE",
+                              help=fmt.help[command])(fn)
+        return fn
+    return deco
+
+
+def _chosen(command: str, outputs: dict) -> list[tuple]:
+    """[(Format, path)] of the output options given to ``command``."""
+    return [(f, outputs[f"out_{f.name}"]) for f in offered_by(command)
+            if outputs.get(f"out_{f.name}")]
+
+
+def _write_outputs(command: str, outputs: dict, cr, shown) -> None:
+    for fmt, path in _chosen(command, outputs):
+        fmt.write_check(path, cr, shown)
 
 
 def _jobs_option(what: str):
@@ -415,12 +424,7 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 @click.option("--stop-on-first", is_flag=True, help="Stop at the first report.")
 @click.option("--no-shrink", is_flag=True, help="Keep each report's schedule as found "
                                                 "instead of shrinking it.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the result as JSON (schema in README.md).")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write JUnit XML (one testcase).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the HTML timeline of the first report.")
+@_format_options("check")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=DEFAULT_OUT,
               show_default=True, metavar="DIR", help="Where replay records are saved.")
 @click.option("--full-trace", is_flag=True, help="Show every step of each report's "
@@ -433,8 +437,7 @@ Exit status: 0 clean, 1 reports found, 2 bad input, 130 interrupted."""
 @handled
 def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs, seed,
           time_limit, max_executions, max_steps, knobs, stop_on_first, no_shrink,
-          json_path, junit_path, html_path, out_dir, full_trace, quiet, jobs, ray,
-          no_cache):
+          out_dir, full_trace, quiet, jobs, ray, no_cache, **outputs):
     _check_jobs(jobs)
     spec = api.CheckSpec(patches=list(patches) or ["upstream"], preset=preset,
                          config=_parse_config(configs), arch=arch, scenario=scenario,
@@ -451,7 +454,7 @@ def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs,
         click.echo("kmodel: interrupted before the check had a result", err=True)
         raise Exit(EXIT_INTERRUPTED)
     shown = _save_and_print(cr, Path(out_dir), full_trace, quiet)
-    _write_outputs(cr, shown, json_path, junit_path, html_path)
+    _write_outputs("check", outputs, cr, shown)
     click.echo(one_line_summary(cr) if quiet else render_summary(cr))
     _from_cache_note(int(cr.cached), 1)
     if cr.result.interrupted:
@@ -466,10 +469,9 @@ def check(patches, preset, configs, arch, scenario, strategy, preemptions, runs,
 @cli.command(context_settings=CONTEXT)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--full-trace", is_flag=True, help="Show every step of the execution.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the HTML timeline of the replayed report.")
+@_format_options("replay")
 @handled
-def replay(file, full_trace, html_path):
+def replay(file, full_trace, **outputs):
     """Re-run a saved replay record and print its report again.
 
     FILE is a replay record that `kmodel check` saved (or the "replay" object of a report
@@ -510,8 +512,8 @@ def replay(file, full_trace, html_path):
         click.echo("The same execution also reported:\n")
         for rep in others:
             click.echo(render_report(rep, cr.trace, full=full_trace))
-    if html_path and reps:
-        html_report.write(html_path, cr, (match or reps)[0], cr.trace, file)
+    if reps:
+        _write_outputs("replay", outputs, cr, [((match or reps)[0], cr.trace, file)])
     steps = len(cr.trace or [])
     click.echo(f"kmodel: replayed {file}: {len(reps)} report(s) in {steps} steps; the "
                f"execution ended: {cr.outcome}")
@@ -624,12 +626,7 @@ input, 130 interrupted."""
 @click.option("--all-reports", is_flag=True, help="Explore on after a check's first "
                                                   "report.")
 @click.option("--no-build", is_flag=True, help="Skip the MMU_NOTIFIER=n build table.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the list of checks as JSON.")
-@click.option("--markdown", "md_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write a GitHub-markdown table.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write JUnit XML, one testcase per check.")
+@_format_options("matrix")
 @click.option("--quiet", "-q", is_flag=True, help="No progress line.")
 @click.option("--sweep", "sweep_k", type=int, metavar="K",
               help="Instead of the scenarios: every composition of K activities (2 or 3) "
@@ -645,11 +642,12 @@ input, 130 interrupted."""
 @_cache_option
 @handled
 def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_build,
-           json_path, md_path, junit_path, quiet, sweep_k, bound, jobs, ray, no_cache):
+           quiet, sweep_k, bound, jobs, ray, no_cache, **outputs):
     _check_jobs(jobs)
     if sweep_k is not None:
         return _sweep(sweep_k, designs, presets, arches, scenarios, time_per_cell, bound,
-                      json_path, md_path, quiet, jobs, ray)
+                      outputs.get("out_json"), outputs.get("out_markdown"), quiet, jobs,
+                      ray)
     errors: list[tuple] = []
     with Ticker(_progress_enabled(quiet)) as ticker:
         def on_cell(i, total, spec, outcome):
@@ -659,24 +657,21 @@ def matrix(designs, presets, arches, scenarios, time_per_cell, all_reports, no_b
             elif isinstance(outcome, BaseException):
                 errors.append((spec, f"{type(outcome).__name__}: {outcome}"
                                      f"{where(outcome)}"))
-        rows = mx.run_matrix(designs, presets, arches, scenarios, time_per_cell,
-                             all_reports, on_cell=on_cell, progress=ticker, jobs=jobs,
-                             ray=ray, cache=cache.enabled(no_cache))
-        interrupted = any(r["interrupted"] for r in rows)
+        rows = run_matrix(designs, presets, arches, scenarios, time_per_cell,
+                          all_reports, on_cell=on_cell, progress=ticker, jobs=jobs,
+                          ray=ray, cache=cache.enabled(no_cache))
+        interrupted = any(r.interrupted for r in rows)
         build_rows = [] if no_build or interrupted else \
-            mx.run_build_matrix(designs, (presets or ["rt"])[:1])
+            run_build_matrix(designs, (presets or ["rt"])[:1])
     print_table(rows, build_rows, time_per_cell)
-    if json_path:
-        json_report.write_checks(json_path, mx.checks(rows, build_rows))
-    if md_path:
-        Path(md_path).write_text(to_markdown(rows, build_rows))
-    if junit_path:
-        junit.write(junit_path, mx.checks(rows, build_rows), errors)
-    counts = mx.summarize(rows)
-    total_t = sum(r["elapsed_s"] for r in rows)
+    found = MatrixOutput(rows, build_rows, checks(rows, build_rows), errors)
+    for fmt, path in _chosen("matrix", outputs):
+        fmt.write_matrix(path, found)
+    counts = summarize(rows)
+    total_t = sum(r.elapsed_s for r in rows)
     click.echo(f"kmodel: matrix: {len(rows)} rows: " + ", ".join(
         f"{v} {k}" for k, v in counts.items() if v) + f"; {total_t:.1f} s")
-    done = [cr for row in rows for cr in row["checks"]]
+    done = [cr for row in rows for cr in row.checks]
     _from_cache_note(sum(cr.cached for cr in done), len(done))
     if interrupted:
         click.echo("kmodel: interrupted: the rows above are what ran so far", err=True)

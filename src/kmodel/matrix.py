@@ -1,24 +1,9 @@
 """The matrix: every design x preset x arch over the built-in scenarios, and the build.
 
-``run_matrix`` returns one row dict per design/preset/arch:
-
-    design, preset, arch    what was checked
-    verdict                 "reports" if any scenario reported; "error" if a check crashed;
-                            "clean" only if every scenario ran to completion;
-                            else "clean-so-far" (a --time cap or a limit stopped a search)
-    first_report            {"kind", "function", "scenario", "title"} of the first report,
-                            or None
-    executions, elapsed_s   totals over the row's scenarios
-    complete                every scenario's exploration was complete
-    scenarios               scenario -> its verdict ("reports", "clean", "clean-so-far",
-                            "error")
-    errors                  scenario -> the one-line error of a check that crashed
-    checks                  the CheckResults (``to_dict()`` for JSON)
-    interrupted             Ctrl-C stopped this row
-
-``run_build_matrix`` returns one row per design/preset with MMU_NOTIFIER=n: the scenarios
-need KVM, which selects MMU_NOTIFIER, so only the build is checked (verdict "build-error"
-or "builds").
+``run_matrix`` returns one ``MatrixRow`` per design/preset/arch (its fields say what each
+holds); ``run_build_matrix`` one ``BuildRow`` per design/preset with MMU_NOTIFIER=n: the
+scenarios need KVM, which selects MMU_NOTIFIER, so only the build is checked (verdict
+"build-error" or "builds").
 """
 
 from __future__ import annotations
@@ -27,6 +12,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from . import api
 from .build import prepare
@@ -38,6 +24,48 @@ from .scenarios import SCENARIOS
 from .spec import ARCHES, CheckSpec
 from .workers import run_checks
 from .workers.entry import in_local_worker, stop_requested
+
+
+@dataclass
+class FirstReport:
+    """The first report of a row: what, where, in which scenario."""
+    kind: str
+    function: str
+    scenario: str
+    title: str
+
+
+@dataclass
+class MatrixRow:
+    """One design/preset/arch of the matrix, over its scenarios."""
+    design: str
+    preset: str
+    arch: str
+    # "reports" if any scenario reported; "error" if a check crashed; "clean" only if
+    # every scenario ran to completion; else "clean-so-far" (a --time cap or a limit
+    # stopped a search)
+    verdict: str = "clean-so-far"
+    first_report: FirstReport | None = None
+    executions: int = 0                  # totals over the row's scenarios
+    elapsed_s: float = 0.0
+    complete: bool = True                # every scenario's exploration was complete
+    # scenario -> its verdict ("reports", "clean", "clean-so-far", "error")
+    scenarios: dict[str, str] = field(default_factory=dict)
+    # scenario -> the one-line error of a check that crashed
+    errors: dict[str, str] = field(default_factory=dict)
+    checks: list = field(default_factory=list)   # the CheckResults (to_dict() for JSON)
+    interrupted: bool = False            # Ctrl-C stopped this row
+
+
+@dataclass
+class BuildRow:
+    """One design/preset built with MMU_NOTIFIER=n."""
+    design: str
+    preset: str
+    config: dict
+    verdict: str                         # "builds" or "build-error"
+    errors: list[str]                    # the compiler's errors
+    check: object = None                 # the CheckResult, None for a design that builds
 
 
 def _verdict_of(verdicts: list[str], any_reports: bool) -> str:
@@ -76,8 +104,8 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
                strategy: str = "default", config: dict | None = None,
                on_cell: Callable | None = None, progress: Callable | None = None,
                jobs: int | None = 1, ray: str | None = None,
-               cache: bool = False) -> list[dict]:
-    """Run the matrix; see the module docstring for the rows.
+               cache: bool = False) -> list[MatrixRow]:
+    """Run the matrix: one ``MatrixRow`` per design/preset/arch.
 
     Each check stops at its first report unless ``all_reports`` (a design with no report
     is explored exhaustively either way); ``time_per_cell`` caps each check, and a check
@@ -114,9 +142,7 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
     rows = []
     i = 0
     for (d, p, a), specs in plan:
-        row = {"design": d, "preset": p, "arch": a, "verdict": "clean-so-far",
-               "first_report": None, "executions": 0, "elapsed_s": 0.0, "complete": True,
-               "scenarios": {}, "errors": {}, "checks": [], "interrupted": False}
+        row = MatrixRow(d, p, a)
         rows.append(row)
         any_reports = False
         for spec in specs:
@@ -127,40 +153,40 @@ def run_matrix(designs=None, presets=None, arches=None, scenarios=None,
             if out[0] == "bad":
                 raise out[1]
             if out[0] == "interrupted":
-                row["interrupted"] = True
-                row["complete"] = False
+                row.interrupted = True
+                row.complete = False
                 break
             if out[0] == "error":                   # the model or a design crashed
                 _, e, msg, elapsed = out
-                row["scenarios"][spec.scenario] = "error"
-                row["errors"][spec.scenario] = msg
-                row["complete"] = False
-                row["elapsed_s"] += elapsed
+                row.scenarios[spec.scenario] = "error"
+                row.errors[spec.scenario] = msg
+                row.complete = False
+                row.elapsed_s += elapsed
                 if on_cell and outcomes is None:
                     on_cell(i, total, spec, e)
                 i += 1
                 continue
             cr = out[1]
             r = cr.result
-            row["checks"].append(cr)
-            row["scenarios"][spec.scenario] = cr.verdict
-            row["executions"] += r.executions
-            row["elapsed_s"] += r.elapsed_s
-            row["complete"] = row["complete"] and r.complete
+            row.checks.append(cr)
+            row.scenarios[spec.scenario] = cr.verdict
+            row.executions += r.executions
+            row.elapsed_s += r.elapsed_s
+            row.complete = row.complete and r.complete
             if r.reports:
                 any_reports = True
-                if row["first_report"] is None:
+                if row.first_report is None:
                     first = r.reports[0]
-                    row["first_report"] = {"kind": first.kind, "function": first.function,
-                                           "scenario": spec.scenario, "title": first.title}
+                    row.first_report = FirstReport(first.kind, first.function,
+                                                   spec.scenario, first.title)
             if on_cell and outcomes is None:
                 on_cell(i, total, spec, cr)
             i += 1
             if r.interrupted:
-                row["interrupted"] = True
+                row.interrupted = True
                 break
-        row["verdict"] = _verdict_of(list(row["scenarios"].values()), any_reports)
-        if row["interrupted"]:
+        row.verdict = _verdict_of(list(row.scenarios.values()), any_reports)
+        if row.interrupted:
             break
     return rows
 
@@ -249,7 +275,7 @@ def _run_parallel(flat: list, jobs, ray, on_cell, progress, cache: bool) -> dict
 
 
 def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",
-                     scenario: str = "oom-reap") -> list[dict]:
+                     scenario: str = "oom-reap") -> list[BuildRow]:
     """Every design with MMU_NOTIFIER=n: run_check reports the build errors before it
     explores anything; a design that builds cannot run the KVM scenarios (BuildOnly).
     The build does not depend on the preset: one preset is enough."""
@@ -261,22 +287,20 @@ def run_build_matrix(designs=None, presets=("rt",), arch: str = "x86",
             try:
                 cr = api.run_check(spec)
             except api.BuildOnly:
-                rows.append({"design": d, "preset": p, "config": {"MMU_NOTIFIER": False},
-                             "verdict": "builds", "errors": [], "check": None})
+                rows.append(BuildRow(d, p, {"MMU_NOTIFIER": False}, "builds", []))
                 continue
-            rows.append({"design": d, "preset": p, "config": {"MMU_NOTIFIER": False},
-                         "verdict": cr.verdict, "errors": list(cr.build_errors),
-                         "check": cr})
+            rows.append(BuildRow(d, p, {"MMU_NOTIFIER": False}, cr.verdict,
+                                 list(cr.build_errors), cr))
     return rows
 
 
-def checks(rows: list[dict], build_rows: list[dict] | None = None) -> list:
+def checks(rows: list[MatrixRow], build_rows: list[BuildRow] | None = None) -> list:
     """Every CheckResult of the matrix, in order (for --json and --junit)."""
-    out = [cr for row in rows for cr in row["checks"]]
-    out += [b["check"] for b in build_rows or () if b["check"] is not None]
+    out = [cr for row in rows for cr in row.checks]
+    out += [b.check for b in build_rows or () if b.check is not None]
     return out
 
 
-def summarize(rows: list[dict]) -> dict:
-    v = [r["verdict"] for r in rows]
+def summarize(rows: list[MatrixRow]) -> dict:
+    v = [r.verdict for r in rows]
     return {k: v.count(k) for k in ("reports", "clean", "clean-so-far", "error")}

@@ -13,9 +13,17 @@ given.
     async def kvm_mmu_notifier_invalidate_range_start(sub, range_):
         ...
 
-A new function that the design declares in a header only under a Kconfig symbol is
-declared with ``@patch.new_function(source, config="MMU_NOTIFIER", stub=False)``; calling it from a
-file that is built without that symbol is a build error, found before any exploration.
+A function the design adds is defined with ``@patch.new_function(source)``; one that the
+design declares in a header only under a Kconfig symbol with
+``@patch.new_function(source, config="MMU_NOTIFIER", stub=False)``: calling it from a file
+that is built without that symbol is a build error, found before any exploration.
+
+A design's new functions are its own: they live in ``patch.new``, not in the model's
+registry of kernel functions, so two designs can each add a function of the same name
+(several add ``mmu_notifier_oom_enter``).  While a patch is applied, its new functions
+join the registry (a later patch in the same composition may override one, and a
+WARNING in one names its source file); two patches applied together that add the same
+name are an error, as two definitions would be.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import did_you_mean
-from .linux.kernel.core import REGISTRY, kfunc
+from .linux.kernel.core import REGISTRY, SOURCES, kernel_function
 from .patches import AIDS, ORDER
 
 
@@ -38,11 +46,14 @@ class PatchError(Exception):
 
 @dataclass
 class Declared:
+    """A function a design adds: ``fn`` its body, ``call`` the kernel function (what the
+    model calls; its ``impl`` is ``fn``)."""
     name: str
     source: str
     config: str | None
     stub: bool
     fn: object = None
+    call: object = None
 
 
 @dataclass
@@ -64,11 +75,13 @@ class Patch:
 
     def new_function(self, source: str, config: str | None = None, stub: bool = True,
                      inline: bool = False):
-        """Declare and define a function the design adds (listed in ``patch.new``)."""
+        """Declare and define a function the design adds (listed in ``patch.new``, the
+        design's own namespace).  ``config``: declared only with that symbol set (else
+        a call to it is a build error, unless ``stub``, the header's empty stub)."""
         def deco(fn):
-            wrapped = kfunc(source, inline=inline)(fn)
-            self.new[fn.__name__] = Declared(fn.__name__, source, config, stub, fn)
-            return wrapped
+            call = kernel_function(fn, source, inline=inline)
+            self.new[fn.__name__] = Declared(fn.__name__, source, config, stub, fn, call)
+            return call
         return deco
 
     def set(self, obj, attr: str, value) -> None:
@@ -112,7 +125,8 @@ def build_errors(patches: list[Patch], config) -> list[str]:
     errors = []
     for p in patches:
         for name, fn, source in \
-                [(n, f, getattr(REGISTRY.get(n), "kernel_source", "?"))
+                [(n, f, declared[n].source if n in declared else
+                  getattr(REGISTRY.get(n), "kernel_source", "?"))
                  for n, f in p.overrides.items()] + \
                 [(d.name, d.fn, d.source) for d in p.new.values()]:
             src_cfg = _source_config(source)
@@ -131,15 +145,32 @@ def build_errors(patches: list[Patch], config) -> list[str]:
 
 
 class applied:
-    """Context manager: the patches' overrides and fields in force, undone on exit."""
+    """Context manager: the patches' new functions, overrides and fields in force (in
+    the order of the patches), undone on exit."""
 
     def __init__(self, patches: list[Patch]):
         self.patches = patches
         self._undo: list = []
 
+    def _add(self, p: Patch, added: dict) -> None:
+        """``p``'s new functions join the registry while it is applied."""
+        for name, d in p.new.items():
+            owner = added.get(name)
+            if owner is not None and owner[1] is not d:
+                raise PatchError(f"patches {owner[0]} and {p.name} both add {name}")
+            if owner is None and name in REGISTRY:
+                raise PatchError(f"patch {p.name} adds {name}, which the model already "
+                                 "has: override it instead")
+            added[name] = (p.name, d)
+            for table, value in ((REGISTRY, d.call), (SOURCES, d.source)):
+                self._undo.append((table, name, table.get(name, _MISSING)))
+                table[name] = value
+
     def __enter__(self):
+        added: dict = {}
         try:
             for p in self.patches:
+                self._add(p, added)
                 for name, fn in p.overrides.items():
                     target = REGISTRY.get(name)
                     if target is None:
@@ -158,7 +189,12 @@ class applied:
 
     def __exit__(self, *exc):
         for obj, attr, old in reversed(self._undo):
-            if old is _MISSING:
+            if isinstance(obj, dict):              # REGISTRY or SOURCES
+                if old is _MISSING:
+                    del obj[attr]
+                else:
+                    obj[attr] = old
+            elif old is _MISSING:
                 delattr(obj, attr)
             else:
                 setattr(obj, attr, old)
@@ -169,8 +205,9 @@ class applied:
 _MISSING = object()
 
 
-def load(name_or_path: str) -> Patch:
-    """A built-in design by name, or a user's patch file by path."""
+def load(name_or_path: str, earlier: list[Patch] = ()) -> Patch:
+    """A built-in design by name, or a user's patch file by path.  ``earlier``: the
+    patches applied before it, whose new functions it may override."""
     known = {**ORDER, **AIDS}
     if name_or_path in known:
         mod = importlib.import_module(f"kmodel.patches.{known[name_or_path]}")
@@ -198,8 +235,9 @@ def load(name_or_path: str) -> Patch:
     patch = getattr(mod, "patch", None)
     if not isinstance(patch, Patch):
         raise PatchError(f"{path}: a patch file must define `patch = Patch(...)`")
+    added = {n for p in earlier for n in p.new}
     for name, fn in patch.overrides.items():
-        if name not in REGISTRY:
+        if name not in REGISTRY and name not in added:
             raise PatchError(f"{path}:{fn.__code__.co_firstlineno}: patch overrides {name}, "
                              f"which is not a modelled kernel function"
                              + did_you_mean(name, REGISTRY))

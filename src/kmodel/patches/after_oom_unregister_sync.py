@@ -29,7 +29,7 @@ design with the first two points repaired.
 from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head, \
     hlist_empty, hlist_for_each_entry, hlist_for_each_entry_safe
 from kmodel.linux.include.rculist import hlist_del_init_rcu
-from kmodel.linux.kernel.core import kernel, kfunc, load, store
+from kmodel.linux.kernel.core import kernel, load, store
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import BUG_ON, WARN_ON
 from kmodel.linux.mm import mmu_notifier as mn
@@ -88,7 +88,7 @@ async def mmu_notifier_oom_enter(mm):
     frame_returned(oom_list)
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_after_oom_unregister(sub, mm):
     kvm = kvm_main.mmu_notifier_to_kvm(sub)
     await store(kvm, "mn_registered", False)

@@ -62,6 +62,9 @@ async def mmu_notifier_oom_enter(mm):
 
 patch.overrides.update({k: v for k, v in posted.patch.overrides.items()
                         if k != "__oom_kill_process"})
+# KVM's callback is the posted one: this design adds it too
+patch.new["kvm_mmu_notifier_after_oom_unregister"] = \
+    posted.patch.new["kvm_mmu_notifier_after_oom_unregister"]
 patch.set(kvm_main.kvm_mmu_notifier_ops, "after_oom_unregister",
           posted.kvm_mmu_notifier_after_oom_unregister)
 patch.override("__oom_kill_process")(_oom_hooks.oom_kill_process_calling(mmu_notifier_oom_enter))

@@ -8,7 +8,7 @@ half behind it, and that work drops the count.  Sean (2026-03-06): "Deferring th
 invalidations when we're OOM is likely to make the problem *worse*."
 """
 
-from kmodel.linux.kernel.core import kfunc, load, store
+from kmodel.linux.kernel.core import load, store
 from kmodel.linux.kernel.locking.spinlock import raw_spin_lock, raw_spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON_ONCE
 from kmodel.linux.kernel.rcuwait import rcuwait_wake_up
@@ -43,7 +43,7 @@ def _wq(kvm):
     return kvm.mn_deferred_wq
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_deferred_work(work):
     kvm = work.kvm
     if work.half == "start":

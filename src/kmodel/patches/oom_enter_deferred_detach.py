@@ -5,7 +5,6 @@ kvm_mmu_notifier_detach() using workqueue, then above issue got fixed").  Paolo
 the same problem as before with sleeping spinlocks."
 """
 
-from kmodel.linux.kernel.core import kfunc
 from kmodel.linux.kernel.workqueue import queue_work, work_struct
 from kmodel.linux.virt.kvm import kvm_main
 from kmodel.patches import _oom_hooks, oom_enter_unregister as v1hook
@@ -17,15 +16,17 @@ patch = Patch(
     author="shaikh kamaluddin", date="2026-03-25",
     summary="As oom-enter-unregister, but kvm_mmu_notifier_detach runs in a kworker.",
 )
+# oom-enter-unregister's new functions, which this design calls (its own
+# kvm_mmu_notifier_oom_enter, below, takes the place of that one's)
 patch.new.update(v1hook.patch.new)
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_detach_work(work):
     await v1hook.kvm_mmu_notifier_detach(work.kvm)
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_oom_enter(sub, mm):
     kvm = kvm_main.mmu_notifier_to_kvm(sub)
     work = work_struct(kvm_mmu_notifier_detach_work, "kvm_mmu_notifier_detach_work")

@@ -14,7 +14,6 @@ model walks without that check.
 
 from kmodel.engine import WRITE, Op
 from kmodel.linux.include.rculist import hlist_for_each_entry_rcu
-from kmodel.linux.kernel.core import kfunc
 from kmodel.linux.mm import mmu_notifier as mn
 from kmodel.linux.virt.kvm import kvm_main
 from kmodel.patches import _oom_hooks
@@ -35,7 +34,7 @@ async def mmu_notifier_oom_enter(mm):
         await __mmu_notifier_oom_enter(mm)
 
 
-@kfunc("mm/mmu_notifier.c")
+@patch.new_function("mm/mmu_notifier.c")
 async def __mmu_notifier_oom_enter(mm):
     subs = mm.notifier_subscriptions
     if subs is None:
@@ -47,7 +46,7 @@ async def __mmu_notifier_oom_enter(mm):
     await mn.srcu_read_unlock(mn.srcu(), idx)
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_detach(kvm):
     await Op((kvm, "mn_killed"), WRITE, "xchg(&kvm->mn_killed, 1)")
     if getattr(kvm, "mn_killed", 0):
@@ -57,7 +56,7 @@ async def kvm_mmu_notifier_detach(kvm):
     await _oom_hooks.kvm_fixup_counts(kvm)
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_oom_enter(sub, mm):
     await kvm_mmu_notifier_detach(kvm_main.mmu_notifier_to_kvm(sub))
 

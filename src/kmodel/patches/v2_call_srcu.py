@@ -20,7 +20,7 @@ from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head
     hlist_del_init, hlist_empty, hlist_for_each_entry, hlist_for_each_entry_safe, \
     hlist_unhashed
 from kmodel.linux.include.rculist import hlist_del_init_rcu
-from kmodel.linux.kernel.core import kfunc, set_bit
+from kmodel.linux.kernel.core import set_bit
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON, WARN_ON_ONCE
 from kmodel.linux.kernel.rcu.srcu import call_srcu, srcu_barrier
@@ -40,7 +40,7 @@ patch = Patch(
 )
 
 
-@kfunc("mm/mmu_notifier.c")
+@patch.new_function("mm/mmu_notifier.c")
 async def mmu_notifier_oom_callback_fn(cb):
     await cb.subscription.ops.after_oom_unregister(cb.subscription, cb.mm)
     WARN_ON_ONCE(cb.mm.mm_count <= 0, "atomic_read(&cb->mm->mm_count) <= 0")
@@ -113,7 +113,7 @@ async def __oom_reap_task_mm(mm):
     return ret
 
 
-@kfunc("virt/kvm/kvm_main.c")
+@patch.new_function("virt/kvm/kvm_main.c")
 async def kvm_mmu_notifier_after_oom_unregister(sub, mm):
     await _oom_hooks.kvm_fixup_counts(kvm_main.mmu_notifier_to_kvm(sub))
 

@@ -1,6 +1,6 @@
-"""The matrix's rows as people read them: a Markdown table (``to_markdown``) and the
-Rich table ``kmodel matrix`` prints (``print_table``).  The rows are
-``kmodel.matrix.run_matrix``'s."""
+"""The matrix's rows as people read them on the terminal: the Rich table ``kmodel
+matrix`` prints (``print_table``), and the cells and legend the Markdown format
+(``formats.markdown``) shares.  The rows are ``kmodel.matrix.run_matrix``'s."""
 
 from __future__ import annotations
 
@@ -15,53 +15,29 @@ LEGEND = ("✗ reports · ✓ clean (explored completely) · ~ clean so far (a t
           "stopped the search) · E the check crashed")
 
 
-def scenario_names(rows: list[dict]) -> list[str]:
+def scenario_names(rows: list) -> list[str]:
     names: dict[str, None] = {}
     for row in rows:
-        for s in row["scenarios"]:
+        for s in row.scenarios:
             names.setdefault(s, None)
     return list(names)
 
 
-def first_report_cell(row: dict) -> str:
-    f = row["first_report"]
+def first_report_cell(row) -> str:
+    f = row.first_report
     if not f:
-        if row["errors"]:
-            s, msg = next(iter(row["errors"].items()))
+        if row.errors:
+            s, msg = next(iter(row.errors.items()))
             return f"error in {s}: {msg.splitlines()[0][:80]}"
         return ""
-    return f"{f['kind']} in {f['function']} ({f['scenario']})"
-
-
-def to_markdown(rows: list[dict], build_rows: list[dict] | None = None) -> str:
-    scen = scenario_names(rows)
-    head = ["design", "preset", "arch", "verdict", "first report", "executions", "time"] \
-        + [f"`{s}`" for s in scen]
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] * 3 + [":---:", "---", "---:", "---:"]
-                            + [":---:"] * len(scen)) + "|"]
-    for row in rows:
-        cells = [f"`{row['design']}`", row["preset"], row["arch"], f"**{row['verdict']}**",
-                 first_report_cell(row).replace("|", "\\|"), str(row["executions"]),
-                 f"{row['elapsed_s']:.1f} s"]
-        cells += [SYMBOL.get(row["scenarios"].get(s, ""), " ") for s in scen]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    lines.append(LEGEND)
-    if build_rows:
-        lines += ["", "MMU_NOTIFIER=n build:", "",
-                  "| design | preset | build | first error |", "|---|---|:---:|---|"]
-        for b in build_rows:
-            err = b["errors"][0].replace("|", "\\|") if b["errors"] else ""
-            lines.append(f"| `{b['design']}` | {b['preset']} | {b['verdict']} | {err} |")
-    return "\n".join(lines) + "\n"
+    return f"{f.kind} in {f.function} ({f.scenario})"
 
 
 STYLE = {"reports": "bold red", "clean": "green", "clean-so-far": "yellow",
          "error": "bold magenta", "build-error": "bold red", "builds": "green"}
 
 
-def print_table(rows: list[dict], build_rows: list[dict] | None,
+def print_table(rows: list, build_rows: list | None,
                 time_per_cell: float | None) -> None:
     """The matrix on stdout: one line per row, a column per scenario (numbered, named
     below the table), then the MMU_NOTIFIER=n build table."""
@@ -75,12 +51,12 @@ def print_table(rows: list[dict], build_rows: list[dict] | None,
     for i, _s in enumerate(scen, 1):
         t.add_column(str(i), justify="center")
     for row in rows:
-        v = row["verdict"]
-        cells = [row["design"], row["preset"], row["arch"], f"[{STYLE.get(v, '')}]{v}[/]",
-                 first_report_cell(row), str(row["executions"]),
-                 f"{row['elapsed_s']:.1f}s"]
+        v = row.verdict
+        cells = [row.design, row.preset, row.arch, f"[{STYLE.get(v, '')}]{v}[/]",
+                 first_report_cell(row), str(row.executions),
+                 f"{row.elapsed_s:.1f}s"]
         for s in scen:
-            sv = row["scenarios"].get(s, "")
+            sv = row.scenarios.get(s, "")
             cells.append(f"[{STYLE.get(sv, '')}]{SYMBOL.get(sv, '')}[/]")
         t.add_row(*cells)
     console.print(t)
@@ -96,11 +72,10 @@ def print_table(rows: list[dict], build_rows: list[dict] | None,
         b.add_column("build")
         b.add_column("first error", overflow="fold")
         for r in build_rows:
-            v = r["verdict"]
-            b.add_row(r["design"], r["preset"], f"[{STYLE.get(v, '')}]{v}[/]",
-                      r["errors"][0] if r["errors"] else "")
+            v = r.verdict
+            b.add_row(r.design, r.preset, f"[{STYLE.get(v, '')}]{v}[/]",
+                      r.errors[0] if r.errors else "")
         console.print(b)
 
 
-__all__ = ["SYMBOL", "LEGEND", "scenario_names", "first_report_cell", "to_markdown",
-           "print_table"]
+__all__ = ["SYMBOL", "LEGEND", "scenario_names", "first_report_cell", "print_table"]

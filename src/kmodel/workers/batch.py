@@ -16,7 +16,7 @@ def run_checks(run, specs: list, jobs: int | None = None, ray: str | None = None
     ("interrupted",).  ``on_start(i)`` and ``on_done(i, outcome)`` are called as checks
     are handed out and finish (in any order).  Ctrl-C stops the running checks (they
     return what they found, marked interrupted) and hands out no more."""
-    be = pool(None, jobs, ray)
+    backend = pool(None, jobs, ray)
     out: dict = {}
     todo = list(range(len(specs)))
     todo.reverse()
@@ -25,17 +25,17 @@ def run_checks(run, specs: list, jobs: int | None = None, ray: str | None = None
     try:
         while todo or inflight:
             try:
-                while todo and len(inflight) < be.slots and not stopping:
+                while todo and len(inflight) < backend.slots and not stopping:
                     i = todo.pop()
                     if on_start:
                         on_start(i)
-                    inflight[be.submit_call(run, specs[i])] = i
+                    inflight[backend.submit_call(run, specs[i])] = i
                 if not inflight:
                     break
-                for h in be.wait(list(inflight), 0.5):
+                for h in backend.wait(list(inflight), 0.5):
                     i = inflight.pop(h)
                     try:
-                        out[i] = be.result(h)
+                        out[i] = backend.result(h)
                     except cf.CancelledError:
                         out[i] = ("interrupted",)
                     except Exception as e:          # a worker died, or Ray cancelled
@@ -49,12 +49,12 @@ def run_checks(run, specs: list, jobs: int | None = None, ray: str | None = None
                 if stopping:
                     raise
                 stopping = True
-                be.stop(list(inflight))
+                backend.stop(list(inflight))
                 for i in todo:
                     out[i] = ("interrupted",)
                 todo = []
     finally:
-        be.close()
+        backend.close()
     return out
 
 

@@ -48,52 +48,61 @@ def kernel() -> Kernel:
     return current_execution().program.kernel
 
 
-SOURCES: dict[str, str] = {}     # function name -> source file, for WARNING lines
+# The model's kernel functions by name: function name -> source file, for WARNING lines,
+# and -> its kfunc wrapper, for patches to override.  A design's new functions enter
+# both only while the design is applied (patching.applied).
+SOURCES: dict[str, str] = {}
+REGISTRY: dict[str, object] = {}
 
 
-REGISTRY: dict[str, object] = {}   # function name -> its kfunc wrapper (for patches)
+def kernel_function(fn, source: str, inline: bool = False):
+    """``fn`` as a modelled kernel function (see ``kfunc``), registered nowhere: a
+    design's new functions are made here and live in the design's own namespace
+    (``Patch.new_function``)."""
+    name = fn.__name__
+
+    # Every call goes through here, once per modelled call, and ``framed`` is one more
+    # level of the await chain that each step resumes: keep both lean.  The body is
+    # looked up at call time (patches swap ``call.impl`` around a whole exploration,
+    # never during a call).
+    async def framed(impl, args, kw):
+        frames = current_task().frames
+        frames.append(name)
+        try:
+            return await impl(*args, **kw)
+        finally:
+            frames.pop()
+    framed.__qualname__ = fn.__qualname__   # what "created but never awaited" names
+
+    if inline:
+        @functools.wraps(fn)
+        def call(*args, **kw):
+            coro = call.impl(*args, **kw)     # no frame: no wrapper level either
+            current_execution().track(coro)
+            return coro
+    else:
+        @functools.wraps(fn)
+        def call(*args, **kw):
+            coro = framed(call.impl, args, kw)
+            current_execution().track(coro)
+            return coro
+
+    call.impl = fn
+    call.kernel_source = source
+    call.kernel_name = name
+    return call
 
 
 def kfunc(source: str, inline: bool = False):
     """Decorator for a modelled kernel function; ``source`` names its file in the tree.
     ``inline`` marks an __always_inline function: it does not appear in call traces, as
-    in the kernel's.  The body actually run is ``call.impl``, which a patch may replace.
+    in the kernel's.  The body actually run is ``call.impl``, which a patch may replace
+    (by name: the function is registered in ``REGISTRY``).
     """
     def deco(fn):
-        name = fn.__name__
-
-        # Every call goes through here, once per modelled call, and ``framed`` is one
-        # more level of the await chain that each step resumes: keep both lean.  The
-        # body is looked up at call time (patches swap ``call.impl`` around a whole
-        # exploration, never during a call).
-        async def framed(impl, args, kw):
-            frames = current_task().frames
-            frames.append(name)
-            try:
-                return await impl(*args, **kw)
-            finally:
-                frames.pop()
-        framed.__qualname__ = fn.__qualname__   # what "created but never awaited" names
-
-        if inline:
-            @functools.wraps(fn)
-            def call(*args, **kw):
-                coro = call.impl(*args, **kw)     # no frame: no wrapper level either
-                current_execution().track(coro)
-                return coro
-        else:
-            @functools.wraps(fn)
-            def call(*args, **kw):
-                coro = framed(call.impl, args, kw)
-                current_execution().track(coro)
-                return coro
-
-        call.impl = fn
-        REGISTRY[name] = call
-
-        SOURCES[name] = source
-        call.kernel_source = source
-        call.kernel_name = name
+        call = kernel_function(fn, source, inline)
+        REGISTRY[fn.__name__] = call
+        SOURCES[fn.__name__] = source
         return call
     return deco
 

@@ -1,4 +1,5 @@
-"""JSON: one object per check, ``CheckResult.to_dict()``.  README.md documents the schema.
+"""JSON (``--json FILE``): one object per check, ``CheckResult.to_dict()``.  README.md
+documents the schema.
 
 ``kmodel check --json FILE`` writes one object; ``kmodel matrix --json FILE`` writes a list
 of them.  Each report carries its ``replay`` record: saved on its own as a file, it is what
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from . import Format, register
 
 # Top-level keys of a check object, and of each report in it (the test suite keeps
 # README.md and this list in step with CheckResult.to_dict()).
@@ -42,3 +45,11 @@ def write_replay(path: str | Path, record: dict) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(dumps(record))
+
+
+register(Format(
+    "json",
+    {"check": "Write the result as JSON (schema in README.md).",
+     "matrix": "Write the list of checks as JSON."},
+    write_check=lambda path, cr, shown: write_check(path, cr),
+    write_matrix=lambda path, out: write_checks(path, out.checks)))

@@ -1,4 +1,5 @@
-"""The HTML timeline of one report: one self-contained file, no network, no external JS/CSS.
+"""The HTML timeline of one report (``--html FILE``): one self-contained file, no
+network, no external JS/CSS.
 
 Tasks are columns and steps are rows; each row shows the modelled function and the
 operation of the task that ran.  Lock holds, read off the op labels (``report.locks``),
@@ -13,8 +14,9 @@ import hashlib
 from html import escape
 from pathlib import Path
 
-from .locks import LockHold, lock_holds
-from .text import format_metrics, next_step_of, schedule_tasks
+from ..locks import LockHold, lock_holds
+from ..text import format_metrics, next_step_of, schedule_tasks
+from . import Format, register
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173")
@@ -274,6 +276,17 @@ def write(path, cr, report, trace, replay_path: str | None = None) -> None:
     Path(path).write_text(render_timeline(cr, report, trace, replay_path))
 
 
+def write_check(path, cr, shown) -> None:
+    """The first shown report that has its execution's trace; else the page that says
+    there is nothing to show."""
+    with_trace = [(rep, tr, p) for rep, tr, p in shown if tr]
+    if with_trace:
+        rep, tr, p = with_trace[0]
+        write(path, cr, rep, tr, p)
+    else:
+        Path(path).write_text(render_no_report(cr))
+
+
 def render_no_report(cr) -> str:
     """The page for a check with nothing to show: its verdict and numbers."""
     spec = cr.spec
@@ -293,3 +306,10 @@ def render_no_report(cr) -> str:
 <script>document.body.dataset.ok = "1";</script>
 </body></html>
 """
+
+
+register(Format(
+    "html",
+    {"check": "Write the HTML timeline of the first report.",
+     "replay": "Write the HTML timeline of the replayed report."},
+    write_check=write_check))

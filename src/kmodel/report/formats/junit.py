@@ -1,4 +1,4 @@
-"""JUnit XML for CI: one testcase per design x preset x arch x scenario.
+"""JUnit XML for CI (``--junit FILE``): one testcase per design x preset x arch x scenario.
 
 A check that reported is a failure carrying the reports' text; a check interrupted, or
 one that crashed, is an error; a check that stopped at a limit before it was complete
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from . import Format, register
 
 
 def case_name(spec) -> tuple[str, str]:
@@ -71,3 +73,11 @@ def dumps(results, errors=(), suite_name: str = "kmodel") -> str:
 
 def write(path, results, errors=(), suite_name: str = "kmodel") -> None:
     Path(path).write_text(dumps(results, errors, suite_name))
+
+
+register(Format(
+    "junit",
+    {"check": "Write JUnit XML (one testcase).",
+     "matrix": "Write JUnit XML, one testcase per check."},
+    write_check=lambda path, cr, shown: write(path, [cr]),
+    write_matrix=lambda path, out: write(path, out.checks, out.errors)))
