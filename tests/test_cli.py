@@ -230,7 +230,9 @@ def test_api_replay_returns_the_trace(rt_check):
     rep = json.loads((d / "c.json").read_text())["reports"][0]
     cr = api.replay(rep["replay"])
     assert len(cr.trace) == len(rep["schedule"])
-    assert all(len(step) == 3 for step in cr.trace)
+    # (task, function, op label, what the step did to a lock or None)
+    assert all(len(step) == 4 for step in cr.trace)
+    assert any(step[3] is not None for step in cr.trace)
     assert cr.trace[rep["step"]][0] == rep["task"]
     assert cr.outcome in ("done", "deadlock", "budget")
 
@@ -413,17 +415,55 @@ def test_interrupt_after_a_report_still_prints_and_saves_it(tmp_path):
 # -- reports as text --------------------------------------------------------------------
 
 def test_lock_holds_pair_acquires_with_releases():
-    trace = [("a", "f", "spin_lock(&x)"), ("b", "g", "down_read(&mm->mmap_lock)"),
-             ("a", "f", "srcu_read_lock(&kvm->srcu)"), ("a", "f", "spin_unlock(&x)"),
-             ("b", "g", "down_read_trylock(&y)"), ("b", "g", "up_read(&mm->mmap_lock)"),
-             ("a", "f", "write_lock_irq(&gpc->lock)"), ("a", "f", "write_unlock_irq(&gpc->lock)")]
-    holds = {(h.task, h.lock): (h.start, h.end, h.released, h.shared)
+    from kmodel.engine import ACQ_R, ACQ_W, READ, REL_R, REL_W, TRY_R, TRY_W
+    from kmodel.report.locks import LockStep
+
+    def step(task, label, kind=None, key=0, name=""):
+        return (task, "f", label, LockStep(kind, key, name) if kind is not None else None)
+    x, mm, srcu, y, gpc, sem = ((1, "&x"), (2, "&mm->mmap_lock"), (3, "&kvm->srcu"),
+                                (4, "&y"), (5, "&gpc->lock"), (6, "&sem"))
+    trace = [step("a", "spin_lock(&x)", ACQ_W, *x),
+             step("b", "down_read(&mm->mmap_lock)", ACQ_R, *mm),
+             step("a", "srcu_read_lock(&kvm->srcu)", ACQ_R, *srcu),
+             step("a", "spin_unlock(&x)", REL_W, *x),
+             step("b", "down_read_trylock(&y)", TRY_R, *y),
+             step("b", "up_read(&mm->mmap_lock)", REL_R, *mm),
+             step("a", "write_lock_irq(&gpc->lock)", ACQ_W, *gpc),
+             step("a", "write_unlock_irq(&gpc->lock)", REL_W, *gpc),
+             step("b", "READ_ONCE(x)", None),
+             # a fast path that fails, then the slow path's acquire, then the release
+             step("c", "down_write(&sem)", TRY_W, *sem),
+             step("c", "rwsem_down_write_slowpath(&sem) [queued]", ACQ_W, *sem),
+             step("c", "up_write(&sem)", REL_W, *sem)]
+    holds = {(h.task, h.lock): (h.start, h.end, h.released, h.shared, h.how)
              for h in lock_holds(trace)}
-    assert holds[("a", "&x")] == (0, 3, True, False)
-    assert holds[("b", "&mm->mmap_lock")] == (1, 5, True, True)
-    assert holds[("a", "&kvm->srcu")] == (2, 7, False, True)    # never released
-    assert holds[("a", "&gpc->lock")] == (6, 7, True, False)
+    assert holds[("a", "&x")] == (0, 3, True, False, "spin_lock(&x)")
+    assert holds[("b", "&mm->mmap_lock")] == (1, 5, True, True,
+                                               "down_read(&mm->mmap_lock)")
+    assert holds[("a", "&kvm->srcu")][:4] == (2, 11, False, True)    # never released
+    assert holds[("a", "&gpc->lock")][:4] == (6, 7, True, False)
     assert ("b", "&y") not in holds                              # a trylock never released
+    assert holds[("c", "&sem")] == (10, 11, True, False,
+                                    "rwsem_down_write_slowpath(&sem) [queued]")
+    assert len(holds) == 5
+
+
+def test_lock_holds_come_from_the_primitives_ops():
+    """A replayed execution: each step says what it did to which lock, by op kind."""
+    from kmodel.engine import ACQ_R, REL_R
+    from kmodel.report.locks import LockStep
+    cr = api.run_check(api.CheckSpec(scenario="oom-reap", preset="rt",
+                                     stop_on_first=True))
+    tr = api.replay(cr.replay_record(cr.result.reports[0])).trace
+    steps = [(t, label, ls) for t, _f, label, ls in tr if ls is not None]
+    assert ("oom_reaper", "srcu_read_lock(srcu)", ACQ_R) in \
+        [(t, label, ls.kind) for t, label, ls in steps]
+    assert all(isinstance(ls, LockStep) for _t, _l, ls in steps)
+    # SRCU's per-reader slot (a tuple object) is not a lock
+    assert not any("end of reader" in label for _t, label, _ls in steps)
+    assert any(ls.kind == REL_R and ls.name == "srcu" for _t, _l, ls in steps)
+    held = {(h.task, h.lock, h.shared) for h in lock_holds(tr)}
+    assert ("oom_reaper", "&qemu_mm->mmap_lock", True) in held
 
 
 def test_trace_table_marks_the_step_and_names_the_next_operation():

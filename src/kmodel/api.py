@@ -25,6 +25,7 @@ from .errors import BadInput, BuildOnly, one_line, unknown
 from .linux.config import Config
 from .patching import applied, build_errors
 from .progress import Progress, watched
+from .report.locks import lock_step
 from .spec import ARCHES, FORMAT_VERSION, CheckSpec, check_record, spec_of_record
 from .strategies import STRATEGIES, explore, limits
 from .workers import Engines
@@ -241,8 +242,10 @@ def replay(record: dict, *, check_report: bool = True) -> CheckResult:
                 f"{expect['function']}: {expect['title']}); it {now}: the model, the "
                 f"design or the configuration is not the one the record was saved with"))
     res.metrics = {k: [v, v] for k, v in ex.metrics.items()}
+    # each step with what it did to a lock, for the timeline's lock holds
+    trace = [(*step, lock_step(op)) for step, op in zip(ex.trace, ex.ev_op, strict=True)]
     return CheckResult(spec, config=model.config, result=res, strategy_used="replay",
-                       trace=list(ex.trace), outcome=ex.outcome)
+                       trace=trace, outcome=ex.outcome)
 
 
 __all__ = ["CheckSpec", "CheckResult", "BadInput", "BuildOnly", "Progress", "run_check",

@@ -1,112 +1,85 @@
-"""Lock holds read off a trace's op labels.
+"""Lock holds read off a trace's op kinds.
 
-An execution's trace is a list of (task, modelled function, op label).  The model labels
-its lock operations the way the kernel spells them -- ``spin_lock(&kvm->mn_invalidate_lock)``,
-``down_read(&qemu_mm->mmap_lock)``, ``srcu_read_lock(&kvm->srcu)`` -- so a hold is an
-acquire label and the next matching release label of the same task and lock.  A trylock
-counts only when a matching release follows (otherwise it failed, or the label cannot
-tell); a lock still held when the execution ends is held to the last step.
+Each locking primitive says what its ops do to which lock: the op's object is the lock
+and its kind the engine's (``engine/ops.py``): ``ACQ_R``/``ACQ_W`` take the shared or the
+exclusive side, waiting while they cannot; ``TRY_R``/``TRY_W`` try to, without waiting, and
+may fail; ``REL_R``/``REL_W`` release a side.  An op on a field, a bit or SRCU's per-reader
+slot is an op on an ``(object, ...)`` tuple, not on a lock, whatever its kind.
+
+A hold is an acquire and the same task's next release of the same side of the same lock.
+A trylock, whose op does not say whether it won, counts only when a release follows (a
+fast path that fails goes on to the slow path's acquire, which the release then closes);
+a lock acquired and never released is held to the last step.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\((.*)\)\s*$")
-_VARIANT = re.compile(r"(_irqsave|_irq|_bh|_nested|_nest_lock|_killable|_interruptible|"
-                      r"_io|_expedited)+$")
+from ..engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W
 
-# acquire -> release, after the variant suffixes are stripped
-PAIRS = {
-    "spin_lock": "spin_unlock",
-    "raw_spin_lock": "raw_spin_unlock",
-    "rt_spin_lock": "rt_spin_unlock",
-    "read_lock": "read_unlock",
-    "write_lock": "write_unlock",
-    "mutex_lock": "mutex_unlock",
-    "rt_mutex_lock": "rt_mutex_unlock",
-    "down_read": "up_read",
-    "down_write": "up_write",
-    "srcu_read_lock": "srcu_read_unlock",
-    "rcu_read_lock": "rcu_read_unlock",
-    "mmap_read_lock": "mmap_read_unlock",
-    "mmap_write_lock": "mmap_write_unlock",
-}
-_TRY = {
-    "spin_trylock": "spin_lock", "raw_spin_trylock": "raw_spin_lock",
-    "read_trylock": "read_lock", "write_trylock": "write_lock",
-    "mutex_trylock": "mutex_lock", "down_read_trylock": "down_read",
-    "down_write_trylock": "down_write", "mmap_read_trylock": "mmap_read_lock",
-}
-_RELEASES = {rel: acq for acq, rel in PAIRS.items()}
-SHARED = {"read_lock", "down_read", "srcu_read_lock", "rcu_read_lock", "mmap_read_lock"}
+_ACQUIRE = {ACQ_R: True, ACQ_W: False}          # kind -> the shared side?
+_TRY = {TRY_R: True, TRY_W: False}
+_RELEASE = {REL_R: True, REL_W: False}
+
+
+@dataclass(frozen=True)
+class LockStep:
+    """What one step did to a lock: the op's kind, the lock (its number in the execution,
+    and its name as the kernel spells it: "&kvm->mn_invalidate_lock")."""
+    kind: int
+    key: int
+    name: str
+
+
+def lock_step(op) -> LockStep | None:
+    """The lock ``op`` acquires, tries or releases; None for any other op."""
+    if isinstance(op.obj, tuple) or not (op.kind in _ACQUIRE or op.kind in _TRY
+                                         or op.kind in _RELEASE):
+        return None
+    return LockStep(op.kind, op.key, getattr(op.obj, "name", type(op.obj).__name__))
 
 
 @dataclass
 class LockHold:
     task: str
-    lock: str            # the argument as labelled: "&kvm->mn_invalidate_lock"
-    how: str             # the acquire, variant stripped: "spin_lock", "down_read", ...
+    lock: str            # the lock's name: "&kvm->mn_invalidate_lock"
+    how: str             # the acquiring op: "spin_lock(&kvm->mn_invalidate_lock)"
     start: int           # step of the acquire
     end: int             # step of the release; the last step if never released
     released: bool = True
-
-    @property
-    def shared(self) -> bool:
-        return self.how in SHARED
+    shared: bool = False  # the shared side (down_read, read_lock, srcu_read_lock)
 
     def covers(self, step: int) -> bool:
         return self.start <= step <= self.end
 
 
-def classify(label: str) -> tuple[str, str, str, bool] | None:
-    """("acquire"|"release", base acquire name, lock, is_trylock), or None."""
-    m = _CALL.match(label)
-    if not m:
-        return None
-    fn, args = m.group(1), m.group(2)
-    lock = args.split(",")[0].strip() if args else ""
-    if fn in _TRY:
-        return "acquire", _TRY[fn], lock, True
-    base = _VARIANT.sub("", fn)
-    if fn in PAIRS:
-        base = fn
-    if base in PAIRS:
-        return "acquire", base, lock, False
-    if fn in _RELEASES:
-        return "release", _RELEASES[fn], lock, False
-    if base in _RELEASES:
-        return "release", _RELEASES[base], lock, False
-    return None
-
-
 def lock_holds(trace: list) -> list[LockHold]:
-    """Every hold in the trace, ordered by its acquire step."""
-    open_: dict[tuple[str, str, str], list[tuple[int, bool]]] = {}
+    """Every hold in the trace, ordered by its acquire step.  ``trace``: the replayed
+    execution's steps, (task, function, op label, LockStep or None)."""
+    open_: dict[tuple[str, int, bool], list[tuple[int, bool, str, str]]] = {}
     holds: list[LockHold] = []
     last = len(trace) - 1
     for step, entry in enumerate(trace):
-        task, label = entry[0], entry[2]
-        c = classify(label)
-        if c is None:
+        ls = entry[3] if len(entry) > 3 else None
+        if ls is None:
             continue
-        what, base, lock, is_try = c
-        key = (task, base, lock)
-        if what == "acquire":
-            open_.setdefault(key, []).append((step, is_try))
-        else:
-            stack = open_.get(key)
+        task, label = entry[0], entry[2]
+        if ls.kind in _RELEASE:
+            stack = open_.get((task, ls.key, _RELEASE[ls.kind]))
             if stack:
-                start, _ = stack.pop()
-                holds.append(LockHold(task, lock, base, start, step))
-    for (task, base, lock), stack in open_.items():
-        for start, is_try in stack:
+                start, _try, how, name = stack.pop()
+                holds.append(LockHold(task, name, how, start, step,
+                                      shared=_RELEASE[ls.kind]))
+            continue
+        is_try = ls.kind in _TRY
+        shared = _TRY[ls.kind] if is_try else _ACQUIRE[ls.kind]
+        open_.setdefault((task, ls.key, shared), []).append((step, is_try, label, ls.name))
+    for (task, _key, shared), stack in open_.items():
+        for start, is_try, how, name in stack:
             if not is_try:
-                holds.append(LockHold(task, lock, base, start, last, released=False))
+                holds.append(LockHold(task, name, how, start, last, released=False,
+                                      shared=shared))
     holds.sort(key=lambda h: (h.start, h.task))
     return holds
 
-
-def held_at(holds: list[LockHold], task: str, step: int) -> list[LockHold]:
-    return [h for h in holds if h.task == task and h.covers(step)]

@@ -2,7 +2,7 @@
 network, no external JS/CSS.
 
 Tasks are columns and steps are rows; each row shows the modelled function and the
-operation of the task that ran.  Lock holds, read off the op labels (``report.locks``),
+operation of the task that ran.  Lock holds, read off the op kinds (``report.locks``),
 are bars down the holder's column: solid for an exclusive hold, striped for a shared one
 (down_read, read_lock, srcu_read_lock).  The step where the report was raised is marked,
 and the splat is printed beside the timeline.
@@ -175,7 +175,7 @@ def render_timeline(cr, report, trace: list, replay_path: str | None = None) -> 
             if not h.released:
                 cls.append("open")
         end = f"step {h.end}" if h.released else "the end (never released)"
-        title = f"{h.how}({h.lock}) held by {h.task} from step {h.start} to {end}"
+        title = f"{h.how} held by {h.task} from step {h.start} to {end}"
         return (f'<div class="{" ".join(cls)}" style="--lc:{color[h.lock]}" '
                 f'data-lock="{escape(h.lock)}" title="{escape(title)}"></div>')
 
