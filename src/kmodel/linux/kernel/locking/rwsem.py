@@ -11,7 +11,14 @@ writer at the head of the queue, or every queued reader when a reader is at the 
 With PREEMPT_RT the same API is rwbase_rt (rwbase_rt.py), which is writer-preferring in
 its own way: a writer takes the rtmutex first and from then on new readers block on it.
 
-Waiters sleep in TASK_UNINTERRUPTIBLE.
+Waiters sleep in TASK_UNINTERRUPTIBLE, except those of down_read_killable and
+down_write_killable (mmap_read_lock_killable, mmap_write_lock_killable), which sleep in
+TASK_KILLABLE: a fatal signal ends the wait with -EINTR, the waiter leaving the queue
+(the out_nolock path; a waiting writer that leaves from the head lets the readers queued
+behind it go, rwsem_del_wake_waiter).  A killable wait is the kernel's wait loop
+(lock_wait_killable): the task sleeps on its own state, and whoever grants it the lock
+wakes it (wake_up_q) -- so a grant and a SIGKILL are two events on the sleeper that the
+search orders both ways.
 
 Simplified: a release hands the lock to the woken waiters directly, as it is once the
 first waiter has set RWSEM_FLAG_HANDOFF: the window in which a newcomer could steal the
@@ -27,24 +34,76 @@ hides races from this engine's DPOR.
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W, WRITE, Op
+from ....engine import ACQ_R, ACQ_W, READ, REL_R, REL_W, TRY_R, TRY_W, WRITE, Op
 from ..core import kernel, kfunc
-from ..sched import Blocked, current, might_sleep
+from ..sched import TASK_KILLABLE, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Blocked, current, might_sleep, sigpending
 from .lockdep import LD_WAIT_SLEEP
 
 
 class lock_waiter:
-    """struct rwsem_waiter / rt_mutex_waiter: who waits, for what, and whether the
-    waker has granted it the lock (waiter->task = NULL in rwsem_mark_wake)."""
-    __slots__ = ("task", "write", "granted")
+    """struct rwsem_waiter / rt_mutex_waiter / mutex_waiter: who waits, for what, and
+    whether the waker has granted it the lock (waiter->task = NULL in rwsem_mark_wake).
+    A killable waiter sleeps on its task state and must be woken (``killable``);
+    ``waiting`` is true until it has left the lock's wait (granted or killed)."""
+    __slots__ = ("task", "write", "granted", "killable", "waiting")
 
-    def __init__(self, task, write: bool):
+    def __init__(self, task, write: bool, killable: bool = False):
         self.task = task
         self.write = write
         self.granted = False
+        self.killable = killable
+        self.waiting = True
 
 
 EINTR = -4
+
+
+def queue_killable(lock, write: bool) -> lock_waiter:
+    """Queue a killable waiter, the task's state already TASK_KILLABLE (the slow paths
+    set it under wait_lock, before the first check of the wait loop)."""
+    ts = current()
+    w = lock_waiter(ts, write, killable=True)
+    lock.waiters.append(w)
+    ts.state = TASK_KILLABLE
+    return w
+
+
+async def lock_wait_killable(lock, w: lock_waiter, label: str, ready=None) -> bool:
+    """The TASK_KILLABLE wait loop of the sleeping locks' slow paths (rwsem.c
+    rwsem_down_{read,write}_slowpath, mutex.c __mutex_lock_common, rtmutex.c
+    rt_mutex_slowlock_block): until ``ready()`` (by default: the waker granted the
+    lock), check for a fatal signal (signal_pending_state, its own step on the pending
+    set, ordered against the sender's sigaddset), then schedule() until a wake-up (the
+    granter's wake_up_q or signal_wake_up).  True once ready; False when a fatal signal
+    is pending -- the caller then takes wait_lock and leaves (out_nolock), after checking
+    once more that the lock was not granted meanwhile."""
+    ts = current()
+    ready = ready or (lambda: w.granted)
+    while True:
+        if ready():
+            ts.state = TASK_RUNNING
+            return True
+        await Op(sigpending(ts), READ, f"signal_pending_state(TASK_KILLABLE, {ts.comm})")
+        if ts.sigkill_pending:
+            ts.state = TASK_RUNNING
+            return False
+        await Blocked(ts, READ, f"{label} [TASK_KILLABLE]",
+                      lambda: ts.state == TASK_RUNNING, "K")
+        if not ready():
+            ts.state = TASK_KILLABLE                 # set_current_state(state)
+
+
+async def wake_up_q(woken: list) -> None:
+    """kernel/sched/core.c: wake_up_q, after the waker dropped wait_lock: wake each
+    killable waiter it granted (an uninterruptible waiter here waits on the lock itself
+    and needs no wake-up op).  A waiter that already left its wait is not woken again
+    (the kernel's spurious wake-up, absorbed by the waits' loops, is not modelled)."""
+    for w in woken:
+        if not w.killable:
+            continue
+        await Op(w.task, WRITE, f"wake_up_q -> wake_up_process({w.task.comm})")
+        if w.waiting:
+            w.task.state = TASK_RUNNING
 
 
 class rw_semaphore:
@@ -58,6 +117,7 @@ class rw_semaphore:
         self.readers = 0                 # readers holding it
         self.waiters: list[lock_waiter] = []   # sem->wait_list, oldest first
         self.rtmutex_owner = None        # PREEMPT_RT: the writer holding rwbase's rtmutex
+        self.write_waiter = None         # PREEMPT_RT: a killable writer waiting for readers
 
     def no_writer(self) -> bool:
         return self.owner is None
@@ -72,24 +132,40 @@ def _queue(sem, write: bool) -> lock_waiter:
     return w
 
 
-def rwsem_mark_wake(sem: rw_semaphore) -> None:
+def rwsem_mark_wake(sem: rw_semaphore) -> list:
     """rwsem.c: rwsem_mark_wake (from rwsem_wake and rwsem_downgrade_wake): a writer at
     the head of the queue gets the lock once it is free; a reader at the head gets it
     together with every other queued reader (up to MAX_READERS_WAKEUP, which the model
-    never reaches), writers staying queued."""
+    never reaches), writers staying queued.  Returns the waiters granted: the wake_q
+    the caller wakes (wake_up_q) once it is done with the lock."""
     if not sem.waiters or sem.owner is not None:
-        return
+        return []
     first = sem.waiters[0]
     if first.write:
         if sem.readers == 0:
             sem.waiters.pop(0)
             sem.owner = first.task
             first.granted = True
-        return
-    for w in [w for w in sem.waiters if not w.write]:
+            return [first]
+        return []
+    woken = [w for w in sem.waiters if not w.write]
+    for w in woken:
         sem.waiters.remove(w)
         sem.readers += 1
         w.granted = True
+    return woken
+
+
+def rwsem_del_wake_waiter(sem: rw_semaphore, w: lock_waiter) -> list:
+    """rwsem.c: rwsem_del_wake_waiter (out_nolock of both slow paths, wait_lock held):
+    remove the waiter; if it was the first and others remain, rwsem_mark_wake them --
+    a writer that gives up at the head lets the readers queued behind it in."""
+    first = sem.waiters[0] is w
+    sem.waiters.remove(w)
+    w.waiting = False
+    if sem.waiters and first:
+        return rwsem_mark_wake(sem)
+    return []
 
 
 @kfunc("kernel/locking/rwsem.c")
@@ -113,45 +189,62 @@ async def down_read(sem: rw_semaphore, killable: bool = False) -> None:
 
 
 @kfunc("kernel/locking/rwsem.c")
-async def rwsem_down_read_slowpath(sem: rw_semaphore) -> None:
+async def rwsem_down_read_slowpath(sem: rw_semaphore, state: int = TASK_UNINTERRUPTIBLE) -> int:
     """rwsem.c: rwsem_down_read_slowpath: queue -- behind a waiting writer too -- and
     sleep until rwsem_mark_wake grants the read lock.  (Its lock stealing, of a lock with
-    no holder, never applies here: a release hands a free lock to the waiters at once.)"""
-    w = _queue(sem, write=False)
-    await Blocked(sem, ACQ_R, f"rwsem_down_read_slowpath({sem.name}) [queued]",
-                  lambda: w.granted, "D")
+    no holder, never applies here: a release hands a free lock to the waiters at once.)
+    In TASK_KILLABLE the queueing is part of the caller's step (under wait_lock) and the
+    wait is the killable loop; on a fatal signal, out_nolock: under wait_lock, a grant
+    that came meanwhile is kept (waiter.task already NULL), else rwsem_del_wake_waiter
+    and -EINTR."""
+    if state != TASK_KILLABLE:
+        w = _queue(sem, write=False)
+        await Blocked(sem, ACQ_R, f"rwsem_down_read_slowpath({sem.name}) [queued]",
+                      lambda: w.granted, "D")
+        return 0
+    w = queue_killable(sem, write=False)
+    if await lock_wait_killable(sem, w, f"rwsem_down_read_slowpath({sem.name})"):
+        w.waiting = False
+        return 0
+    return await rwsem_out_nolock(sem, w)
+
+
+async def rwsem_out_nolock(sem: rw_semaphore, w: lock_waiter) -> int:
+    """The out_nolock label of both slow paths: take wait_lock; a waiter granted in the
+    meantime keeps the lock, any other leaves the queue (rwsem_del_wake_waiter, its
+    wake_q woken after wait_lock is dropped) with -EINTR."""
+    await Op(sem, WRITE, f"rwsem_del_wake_waiter({sem.name}) [out_nolock, wait_lock]")
+    if w.granted:
+        w.waiting = False
+        return 0
+    await wake_up_q(rwsem_del_wake_waiter(sem, w))
+    return EINTR
 
 
 @kfunc("kernel/locking/rwsem.c")
 async def down_read_killable(sem: rw_semaphore) -> int:
-    """rwsem.c: down_read_killable (mmap_read_lock_killable): as down_read, but the
-    waiter sleeps in TASK_KILLABLE and a fatal signal ends the wait: lockdep's acquire
-    is undone (rwsem_release) and -EINTR returned.  A free lock is taken even with a
-    signal pending (the fast path does not look).  The wait for a holding writer is one
-    op on the lock, so the search orders a signal against it only through the holder:
-    it explores -EINTR when the signal comes while the writer still holds the lock, the
-    acquire when the release comes first.  Simplified: a reader already queued behind a
-    waiting writer (the slow path), and the PREEMPT_RT rwbase wait, sleep killably but
-    wait for their grant."""
+    """rwsem.c: down_read_killable (mmap_read_lock_killable): lockdep's acquire, then
+    __down_read_common(sem, TASK_KILLABLE): the fast path (rwsem_read_trylock, which
+    fails on a writer holding the lock and on waiters), else rwsem_down_read_slowpath
+    in TASK_KILLABLE; -EINTR from it undoes lockdep's acquire (rwsem_release).  A free
+    lock is taken even with a signal pending (the fast path does not look).  With
+    PREEMPT_RT, rwbase_read_lock(TASK_KILLABLE).  Unlike down_read here, the killable
+    reader's attempt is an always-enabled step that can queue behind a writer holding
+    the lock, so that a SIGKILL can end that wait too."""
     might_sleep("kernel/locking/rwsem.c", 1542)
     kernel().lockdep.acquire(sem.name, 1, sem)
     if kernel().config.PREEMPT_RT:
         from .rwbase_rt import rwbase_read_lock
-        await rwbase_read_lock(sem, f"down_read_killable({sem.name})", "K")
-        return 0
-    ts = current()
-    await Blocked(sem, ACQ_R, f"down_read_killable({sem.name})",
-                  lambda: sem.no_writer() or ts.sigkill_pending, "K")
-    if not sem.no_writer():
+        ret = await rwbase_read_lock(sem, f"down_read_killable({sem.name})", "K")
+    else:
+        await Op(sem, TRY_R, f"down_read_killable({sem.name})")
+        if sem.owner is None and not sem.waiters:        # rwsem_read_trylock
+            sem.readers += 1
+            return 0
+        ret = await rwsem_down_read_slowpath(sem, TASK_KILLABLE)
+    if ret:
         kernel().lockdep.release(sem.name, sem)
-        return EINTR
-    if not sem.waiters:                              # rwsem_read_trylock
-        sem.readers += 1
-        return 0
-    w = _queue(sem, write=False)
-    await Blocked(sem, ACQ_R, f"rwsem_down_read_slowpath({sem.name}) [queued, killable]",
-                  lambda: w.granted, "K")
-    return 0
+    return ret
 
 
 @kfunc("kernel/locking/rwsem.c")
@@ -183,7 +276,7 @@ async def up_read(sem: rw_semaphore) -> None:
     await Op(sem, REL_R, f"up_read({sem.name})")
     sem.readers -= 1
     if sem.readers == 0:
-        rwsem_mark_wake(sem)
+        await wake_up_q(rwsem_mark_wake(sem))
 
 
 @kfunc("kernel/locking/rwsem.c")
@@ -207,12 +300,46 @@ async def down_write(sem: rw_semaphore) -> None:
 
 
 @kfunc("kernel/locking/rwsem.c")
-async def rwsem_down_write_slowpath(sem: rw_semaphore) -> None:
+async def rwsem_down_write_slowpath(sem: rw_semaphore,
+                                    state: int = TASK_UNINTERRUPTIBLE) -> int:
     """rwsem.c: rwsem_down_write_slowpath: queue, then sleep until the lock is free and
-    this writer is at the head of the queue."""
-    w = _queue(sem, write=True)
-    await Blocked(sem, ACQ_W, f"rwsem_down_write_slowpath({sem.name}) [queued]",
-                  lambda: w.granted, "D")
+    this writer is at the head of the queue (here: handed over by rwsem_mark_wake).  In
+    TASK_KILLABLE, the killable loop; on a fatal signal, out_nolock:
+    rwsem_del_wake_waiter -- a writer leaving from the head of the queue lets the
+    readers queued behind it in -- and -EINTR."""
+    if state != TASK_KILLABLE:
+        w = _queue(sem, write=True)
+        await Blocked(sem, ACQ_W, f"rwsem_down_write_slowpath({sem.name}) [queued]",
+                      lambda: w.granted, "D")
+        return 0
+    w = queue_killable(sem, write=True)
+    if await lock_wait_killable(sem, w, f"rwsem_down_write_slowpath({sem.name})"):
+        w.waiting = False
+        return 0
+    return await rwsem_out_nolock(sem, w)
+
+
+@kfunc("kernel/locking/rwsem.c")
+async def down_write_killable(sem: rw_semaphore) -> int:
+    """rwsem.c: down_write_killable (mmap_write_lock_killable: munmap, brk, mmap...):
+    might_sleep(), lockdep's acquire, then __down_write_common(sem, TASK_KILLABLE): the
+    fast path (rwsem_write_trylock: no holder, no waiter), else
+    rwsem_down_write_slowpath in TASK_KILLABLE; -EINTR undoes lockdep's acquire.  With
+    PREEMPT_RT, rwbase_write_lock(TASK_KILLABLE)."""
+    might_sleep("kernel/locking/rwsem.c", 1602)
+    kernel().lockdep.acquire(sem.name, 0, sem)
+    if kernel().config.PREEMPT_RT:
+        from .rwbase_rt import rwbase_write_lock
+        ret = await rwbase_write_lock(sem, f"down_write_killable({sem.name})", "K")
+    else:
+        await Op(sem, TRY_W, f"down_write_killable({sem.name})")
+        if sem.idle() and not sem.waiters:               # rwsem_write_trylock
+            sem.owner = current()
+            return 0
+        ret = await rwsem_down_write_slowpath(sem, TASK_KILLABLE)
+    if ret:
+        kernel().lockdep.release(sem.name, sem)
+    return ret
 
 
 @kfunc("kernel/locking/rwsem.c")
@@ -224,7 +351,7 @@ async def up_write(sem: rw_semaphore) -> None:
         return
     await Op(sem, REL_W, f"up_write({sem.name})")
     sem.owner = None
-    rwsem_mark_wake(sem)
+    await wake_up_q(rwsem_mark_wake(sem))
 
 
 @kfunc("kernel/locking/rwsem.c")
@@ -236,10 +363,11 @@ async def downgrade_write(sem: rw_semaphore) -> None:
     sem.readers += 1
     if kernel().config.PREEMPT_RT:
         from .rwbase_rt import rwbase_release_rtmutex
-        rwbase_release_rtmutex(sem)
+        woken = rwbase_release_rtmutex(sem)
     else:
-        rwsem_mark_wake(sem)
+        woken = rwsem_mark_wake(sem)
     held = current().held_locks
     for h in held:
         if h.lock is sem:
             h.read = 1
+    await wake_up_q(woken)
