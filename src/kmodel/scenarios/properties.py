@@ -183,6 +183,25 @@ def thread_group_outlives_vm(sc, ex) -> None:
         f"last thread's exit)."))
 
 
+def mm_freed_after_exit(sc, ex) -> None:
+    """A process that has exited -- every thread past do_exit, so its mmput and the
+    files' last fput (which destroys its VMs and their mmgrab) are done -- leaves its
+    mm_struct freed (kernel/fork.c: the last mmdrop -> __mmdrop -> free_mm), but for the
+    reference signal->oom_mm keeps when the OOM killer marked it (dropped with the
+    signal_struct, when the zombie is reaped after the run).  Anything more is a
+    reference nobody drops: kmemleak's report (kmemleak_check_mm)."""
+    if ex.outcome != "done":
+        return
+    from ..linux.kernel.fork import kmemleak_check_mm
+    for proc in (getattr(sc, "qemu", None), getattr(sc, "bash", None)):
+        mm = getattr(proc, "mm", None)
+        if mm is None or not proc.threads or \
+                not all(getattr(t, "exited", False) for t in proc.threads):
+            continue
+        kmemleak_check_mm(ex, mm, f"every thread of {proc.name} has exited",
+                          pinned=1 if proc.oom_mm is mm else 0)
+
+
 PROPERTIES = [counters_balanced, vcpu_can_progress, no_spte_maps_freed_page,
               reaped_stays_reaped, subscriber_sees_every_invalidation,
-              thread_group_outlives_vm]
+              thread_group_outlives_vm, mm_freed_after_exit]

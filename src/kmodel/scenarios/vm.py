@@ -38,7 +38,7 @@ from ..engine import READ
 from ..linux.kernel.sched import Blocked, current, sigpending, task_struct
 from ..linux.kernel.signal import SIGKILL, do_group_exit, do_send_sig_info, signal_struct
 from ..linux.mm import oom_kill
-from ..linux.mm.madvise import do_vmi_align_munmap, madvise_dontneed, shrink_folio_list
+from ..linux.mm.madvise import __vm_munmap, madvise_dontneed, shrink_folio_list
 from ..linux.mm.memory import alloc_page
 from ..linux.mm.mm_types import VM_SHARED, mm_struct, vm_area_struct
 from ..linux.virt.kvm import kvm_main
@@ -253,7 +253,7 @@ async def madvise_thread(sc) -> None:
 
 
 async def munmap_thread(sc) -> None:
-    await do_vmi_align_munmap(sc.mm, VMA_GUEST1, VMA_GUEST1 + sc.pages)
+    await __vm_munmap(sc.mm, VMA_GUEST1, VMA_GUEST1 + sc.pages)
     await back_to_userspace()
 
 

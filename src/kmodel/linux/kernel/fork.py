@@ -89,16 +89,17 @@ async def __mmput(mm) -> None:
     mmdrop(mm)
 
 
-def kmemleak_check_mm(ex, mm, why: str) -> None:
+def kmemleak_check_mm(ex, mm, why: str, pinned: int = 0) -> None:
     """mm/kmemleak.c's view at the end of a run in which every reference to ``mm`` should
-    have been dropped (``why`` says why): a struct still referenced is never freed, and
-    kmemleak reports it as unreferenced."""
-    if getattr(mm, "kasan_freed", None) is not None or mm.mm_count <= 0:
+    have been dropped (``why`` says why) but ``pinned`` references the kernel drops only
+    later (signal->oom_mm, put when the zombie's signal_struct is freed): a struct still
+    referenced beyond those is never freed, and kmemleak reports it as unreferenced."""
+    if getattr(mm, "kasan_freed", None) is not None or mm.mm_count <= pinned:
         return
     lines = [f"unreferenced object {mm.cname} (size 1408):",
              f'  comm "{getattr(mm, "owner_comm", "qemu")}", jiffies 4294937296',
              f"  kmodel: mm_count is {mm.mm_count}, mm_users {mm.mm_users} at the end, "
-             f"though {why}",
+             f"though {why}" + (f" ({pinned} kept by signal->oom_mm)" if pinned else ""),
              "  backtrace:", "    kmem_cache_alloc", "    mm_alloc"]
     current_execution().report(Report(
         "memory-leak", "kmemleak: 1 new suspected memory leaks (mm_struct)",

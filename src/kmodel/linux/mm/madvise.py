@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ...engine import WRITE, Op
 from ..kernel.core import kfunc
-from ..kernel.locking.rwsem import down_read, down_write, downgrade_write, up_read
+from ..kernel.locking.rwsem import EINTR, down_read, down_write_killable, downgrade_write, \
+    up_read, up_write
 from . import memory, mmu_notifier as mn
 
 
@@ -22,13 +23,23 @@ async def madvise_dontneed(mm, start: int, end: int) -> None:
 
 
 @kfunc("mm/vma.c")
+async def __vm_munmap(mm, start: int, end: int) -> int:
+    """mm/vma.c (mm/mmap.c before v6.15): __vm_munmap, munmap(2)'s body:
+    mmap_write_lock_killable -- -EINTR if a fatal signal ends the wait -- then
+    do_vmi_munmap with unlock=true (the lock is downgraded and dropped inside)."""
+    if await down_write_killable(mm.mmap_lock):     # mmap_write_lock_killable
+        return EINTR
+    await do_vmi_align_munmap(mm, start, end)
+    return 0
+
+
+@kfunc("mm/vma.c")
 async def do_vmi_align_munmap(mm, start: int, end: int) -> None:
-    """mm/vma.c: munmap: detach the VMA under mmap_write_lock, downgrade, then unmap it
-    (notifier start/end, blockable) under the read lock and free the pages."""
-    await down_write(mm.mmap_lock)
+    """mm/vma.c: do_vmi_munmap -> do_vmi_align_munmap, called with mmap_write_lock held
+    and unlock=true: detach the VMA, downgrade, then unmap it (notifier start/end,
+    blockable) under the read lock, free the pages and drop the lock."""
     vma = mm.find_vma(start)
     if vma is None:
-        from ..kernel.locking.rwsem import up_write
         await up_write(mm.mmap_lock)
         return
     await Op((mm, "vmas"), WRITE, f"vma_iter_clear({vma.name})")

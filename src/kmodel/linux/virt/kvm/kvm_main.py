@@ -13,7 +13,7 @@ from __future__ import annotations
 from ....engine import READ, WRITE, Op
 from ...fs.file import file_operations
 from ...kernel.core import call_trace, kernel, kfunc, load, store
-from ...kernel.locking.mutex import mutex_lock, mutex_unlock
+from ...kernel.locking.mutex import mutex_lock, mutex_lock_killable, mutex_unlock
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, write_lock, write_unlock
 from ...kernel.panic import WARN_ON, WARN_ON_ONCE
 from ...kernel.rcu.srcu import srcu_read_lock, srcu_read_lock_held, srcu_read_unlock, \
@@ -318,6 +318,7 @@ async def kvm_vm_ioctl_set_memory_region(kvm, slot_id: int, change: str, new=Non
 
 KVM_SET_USER_MEMORY_REGION = "KVM_SET_USER_MEMORY_REGION"
 KVM_RUN = "KVM_RUN"
+EINTR = -4
 EIO = -5
 ENOTTY = -25
 
@@ -342,16 +343,21 @@ async def kvm_vm_ioctl(filp, ioctl: str, arg) -> int:
 @kfunc("virt/kvm/kvm_main.c")
 async def kvm_vcpu_ioctl(filp, ioctl: str, arg) -> int:
     """kvm_main.c: kvm_vcpu_ioctl, the vCPU fd's unlocked_ioctl: -EIO from another
-    process; KVM_RUN -> kvm_arch_vcpu_ioctl_run.  Simplified: vcpu->mutex
-    (mutex_lock_killable) is not modelled -- one thread runs each vCPU."""
+    process; then mutex_lock_killable(&vcpu->mutex) -- -EINTR if a fatal signal ends
+    the wait for it -- and KVM_RUN -> kvm_arch_vcpu_ioctl_run under it.  (The
+    arch's unlocked vCPU ioctls, which do not take vcpu->mutex, are not modelled.)"""
     vcpu = filp.private_data
     kasan_check(vcpu.kvm, "mm", False)
     if vcpu.kvm.mm is not current().mm:
         return EIO
+    if await mutex_lock_killable(vcpu.mutex):
+        return EINTR
+    r = ENOTTY
     if ioctl == KVM_RUN:
         r = await arch().kvm_arch_vcpu_ioctl_run(vcpu)
-        return r or 0
-    return ENOTTY
+        r = r or 0
+    await mutex_unlock(vcpu.mutex)
+    return r
 
 
 @kfunc("virt/kvm/kvm_main.c")

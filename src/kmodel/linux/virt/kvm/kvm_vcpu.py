@@ -10,6 +10,7 @@ race.  A vCPU leaves KVM_RUN when a fatal signal is pending, as vcpu_run does.
 from __future__ import annotations
 
 from ....engine import READ, Op
+from ...kernel.locking.mutex import mutex
 from ..kvm import spte
 
 VCPU_FAULT_RETRIES = 2
@@ -24,6 +25,7 @@ class kvm_vcpu:
     def __init__(self, kvm, vcpu_id: int, accesses):
         self.kvm = kvm
         self.vcpu_id = vcpu_id
+        self.mutex = mutex("&vcpu->mutex")    # kvm_vcpu_init: mutex_init(&vcpu->mutex)
         self.accesses = list(accesses)
         self.stuck_gfn = None
         self.faults = 0
