@@ -118,7 +118,8 @@ PRIMITIVE_FRAMES = frozenset((
     "srcu_read_lock", "srcu_read_unlock", "schedule",
     "rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "queued_read_lock_slowpath",
     "queued_write_lock_slowpath", "rwbase_read_lock", "__rwbase_read_lock",
-    "rwbase_write_lock",
+    "rwbase_write_lock", "down_read_killable", "down_write_killable", "mutex_lock_killable",
+    "__mutex_lock_killable_slowpath", "downgrade_write",
 ))
 
 
