@@ -13,7 +13,7 @@ early return added.  Check it with
     kmodel explain examples/my_design.py
 """
 
-from kmodel.linux.kernel.core import load, store
+from kmodel.linux.include.rwonce import load, store
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.mm import mmu_notifier as mn
 from kmodel.linux.virt.kvm import kvm_main, pfncache

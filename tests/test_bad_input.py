@@ -471,7 +471,7 @@ def test_model_crash_without_a_patch_frame_is_not_bad_input(tmp_path):
 
 
 LOOPS = """\
-    from kmodel.linux.kernel.core import READ_ONCE
+    from kmodel.linux.include.rwonce import READ_ONCE
     from kmodel.linux.virt.kvm import kvm_main
     from kmodel.patching import Patch
     patch = Patch(name="spins", title="never returns")

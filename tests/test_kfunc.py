@@ -7,14 +7,14 @@ from helpers import Snippet
 
 from kmodel.engine import Limits, ModelError
 from kmodel.engine.strategies import Dpor
-from kmodel.linux.kernel import core as kcore
+from kmodel.linux.include import rwonce
 from kmodel.linux.kernel.core import call_trace, kfunc
 
 
 @kfunc("tests/inner.c", inline=True)
 async def always_inline_helper(p):
     p.traces.append(call_trace())
-    await kcore.WRITE_ONCE(p, "x", 1)
+    await rwonce.WRITE_ONCE(p, "x", 1)
 
 
 @kfunc("tests/inner.c")
@@ -32,7 +32,7 @@ async def outer_function(p):
 @kfunc("tests/outer.c")
 async def forgets_to_await(p):
     inner_function(p)                   # the bug: a call without await
-    await kcore.WRITE_ONCE(p, "x", 2)
+    await rwonce.WRITE_ONCE(p, "x", 2)
 
 
 def _setup(p):

@@ -4,14 +4,14 @@ from helpers import explore, kinds, named
 
 from kmodel.engine import Limits
 from kmodel.engine.strategies import Replay
-from kmodel.linux.kernel import core as kcore
+from kmodel.linux.include import bitops
 from kmodel.linux.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import (
     raw_spin_lock, raw_spin_unlock, raw_spinlock_t, rwlock_t, spin_lock, spin_unlock,
     spinlock_t, write_lock, write_unlock)
 from kmodel.linux.kernel.rcu.srcu import (
     call_srcu, srcu_barrier, srcu_read_lock, srcu_read_unlock, srcu_struct, synchronize_srcu)
-from kmodel.linux.kernel.sched import non_block_end, non_block_start
+from kmodel.linux.include.kernel import non_block_end, non_block_start
 
 
 def locks(p):
@@ -182,22 +182,22 @@ def flags(p):
 
 @named
 async def set_unstable(p):
-    await kcore.set_bit("MMF_UNSTABLE", p)
+    await bitops.set_bit("MMF_UNSTABLE", p)
 
 
 @named
 async def set_oom_skip(p):
-    await kcore.set_bit("MMF_OOM_SKIP", p)
+    await bitops.set_bit("MMF_OOM_SKIP", p)
 
 
 @named
 async def queue_once(p):
-    p.queued = getattr(p, "queued", 0) + (not await kcore.test_and_set_bit("MMF_OOM_REAP_QUEUED", p))
+    p.queued = getattr(p, "queued", 0) + (not await bitops.test_and_set_bit("MMF_OOM_REAP_QUEUED", p))
 
 
 @named
 async def check_unstable(p):
-    p.seen = await kcore.test_bit("MMF_UNSTABLE", p)
+    p.seen = await bitops.test_bit("MMF_UNSTABLE", p)
 
 
 def test_bitops_on_different_bits_commute():

@@ -76,7 +76,7 @@ def test_the_device_tlb_is_the_same_freed_page_oracle(tmp_path):
     """A GRU whose range_start does not flush its TLB: madvise frees a page the device
     still maps -- reported where the page is freed, naming the device."""
     f = mutant(tmp_path, "gru-no-flush", '''
-        from kmodel.linux.kernel.core import atomic_rmw
+        from kmodel.linux.include.rwonce import atomic_rmw
 
         @patch.override("gru_invalidate_range_start")
         async def gru_invalidate_range_start(sub, rng):

@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kmodel.engine import READ, WRITE, Op
-from kmodel.linux.kernel.core import REGISTRY, load, set_bit, store
+from kmodel.linux.include.bitops import set_bit
+from kmodel.linux.include.rwonce import load, store
+from kmodel.linux.kernel.core import REGISTRY
 from kmodel.linux.kernel.locking.mutex import mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import (read_lock, read_unlock, spin_lock,
                                                   spin_unlock, write_lock, write_unlock)

@@ -2,7 +2,7 @@
 killer with a call inserted where a design calls it, and KVM's detach helper (Kamal's
 kvm_mmu_notifier_detach, the fix-up block moved out of kvm_destroy_vm)."""
 
-from kmodel.linux.kernel.core import load, store
+from kmodel.linux.include.rwonce import load, store
 from kmodel.linux.kernel.panic import WARN_ON
 from kmodel.linux.kernel.rcuwait import rcuwait_active
 from kmodel.linux.mm import mmu_notifier as mn

@@ -29,7 +29,8 @@ design with the first two points repaired.
 from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head, \
     hlist_empty, hlist_for_each_entry, hlist_for_each_entry_safe
 from kmodel.linux.include.rculist import hlist_del_init_rcu
-from kmodel.linux.kernel.core import kernel, load, store
+from kmodel.linux.include.rwonce import load, store
+from kmodel.linux.kernel.core import kernel
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import BUG_ON, WARN_ON
 from kmodel.linux.mm import mmu_notifier as mn

@@ -6,7 +6,7 @@ ensure start()+end() see the exact same set of memslots."
 """
 
 from kmodel.engine import WRITE, Op
-from kmodel.linux.kernel.core import atomic_rmw, READ_ONCE
+from kmodel.linux.include.rwonce import READ_ONCE, atomic_rmw
 from kmodel.linux.kernel.locking.mutex import mutex_unlock
 from kmodel.linux.kernel.panic import WARN_ON_ONCE
 from kmodel.linux.kernel.rcu.srcu import synchronize_srcu_expedited

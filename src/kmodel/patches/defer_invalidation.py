@@ -8,7 +8,7 @@ half behind it, and that work drops the count.  Sean (2026-03-06): "Deferring th
 invalidations when we're OOM is likely to make the problem *worse*."
 """
 
-from kmodel.linux.kernel.core import load, store
+from kmodel.linux.include.rwonce import load, store
 from kmodel.linux.kernel.locking.spinlock import raw_spin_lock, raw_spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON_ONCE
 from kmodel.linux.kernel.rcuwait import rcuwait_wake_up

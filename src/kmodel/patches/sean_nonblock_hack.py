@@ -2,9 +2,9 @@
 range_start uses may_block = false and wraps the memslot walk in non_block_start()/
 non_block_end(), so any invalidation -- a CoW fault in a vCPU's GUP -- shows the splat."""
 
-from kmodel.linux.kernel.core import load, store
+from kmodel.linux.include.rwonce import load, store
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
-from kmodel.linux.kernel.sched import non_block_end, non_block_start
+from kmodel.linux.include.kernel import non_block_end, non_block_start
 from kmodel.linux.virt.kvm import kvm_main, pfncache
 from kmodel.patching import Patch
 

@@ -8,7 +8,7 @@ start, range end and kvm_swap_active_memslots take it with raw_spin_lock().
 from kmodel.linux.kernel.locking.mutex import mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import raw_spin_lock, raw_spin_unlock, \
     raw_spinlock_t
-from kmodel.linux.kernel.core import load, store
+from kmodel.linux.include.rwonce import load, store
 from kmodel.linux.kernel.panic import WARN_ON_ONCE
 from kmodel.linux.kernel.rcu.srcu import synchronize_srcu_expedited
 from kmodel.linux.kernel.rcuwait import finish_rcuwait, prepare_to_rcuwait, rcuwait_wake_up

@@ -20,7 +20,7 @@ from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head
     hlist_del_init, hlist_empty, hlist_for_each_entry, hlist_for_each_entry_safe, \
     hlist_unhashed
 from kmodel.linux.include.rculist import hlist_del_init_rcu
-from kmodel.linux.kernel.core import set_bit
+from kmodel.linux.include.bitops import set_bit
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON, WARN_ON_ONCE
 from kmodel.linux.kernel.rcu.srcu import call_srcu, srcu_barrier

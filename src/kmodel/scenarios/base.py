@@ -8,7 +8,7 @@ checked when the execution ends.  The engine calls start/at_deadlock/at_livelock
 from __future__ import annotations
 
 from ..engine import Report
-from ..linux.kernel.core import Kernel
+from ..linux.kernel.state import Kernel
 from ..linux.kernel.hung_task import QUIET_STATES, report_stuck_tasks
 from ..linux.kernel.sched import task_struct
 

@@ -193,7 +193,7 @@ class VmScenario(KernelProgram):
         return vcpu
 
     def start(self, ex) -> None:
-        from ..linux.kernel.core import Kernel
+        from ..linux.kernel.state import Kernel
         self.kernel = Kernel(self.config, self.arch)
         self.ex = ex
         self.build()

@@ -17,7 +17,8 @@ traces, as the compiler does.
 
 from __future__ import annotations
 
-from ..kernel.core import READ_ONCE, WRITE_ONCE, kfunc, load, store
+from ..kernel.core import kfunc
+from .rwonce import READ_ONCE, WRITE_ONCE, load, store
 
 
 class hlist_head:

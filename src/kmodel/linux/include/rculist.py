@@ -11,7 +11,8 @@ RCU usage".
 
 from __future__ import annotations
 
-from ..kernel.core import READ_ONCE, WRITE_ONCE, kernel, kfunc, load, store
+from ..kernel.core import kernel, kfunc
+from .rwonce import READ_ONCE, WRITE_ONCE, load, store
 from .list import __hlist_del, _f, hlist_head, hlist_node, hlist_unhashed, slot_name
 
 

@@ -1,8 +1,8 @@
-"""The modelled kernel instance, its function decorator, and shared-field accesses.
+"""The modelled kernel's function decorator and registry, and the way to its state.
 
-``Kernel`` is per execution: config, arch, pid allocation, lockdep's graph, the one-shot
-state of WARN_ON_ONCE and the might_resched rate limit.  Model code reaches it with
-``kernel()``; the scenario that runs the execution owns it.
+``kernel()`` is the running execution's ``Kernel`` (kernel/state.py: everything per
+execution), which the scenario that runs the execution owns.  The shared-field accesses
+are include/rwonce.py, the atomic bitops include/bitops.py.
 
 ``@kfunc("path/file.c")`` marks a modelled kernel function: the name is pushed on the
 running task's call stack for the whole call (so reports show real call traces), and a
@@ -13,38 +13,11 @@ from __future__ import annotations
 
 import functools
 
-from ...engine import READ, UPDATE, WRITE, Op, current_execution, current_task
-from ..config import Config
+from ...engine import current_execution, current_task
 
 
-class Kernel:
-    RELEASE = "7.0.0-kmodel"
-
-    def __init__(self, config: Config, arch: str = "x86"):
-        from .locking.lockdep import Lockdep
-        self.config = config
-        self.arch = arch
-        self.lockdep = Lockdep(self)
-        self.next_pid = 100
-        self.warned_once: set = set()
-        self.might_resched_printed = False   # __might_resched: one report per HZ
-        self.tainted = False
-        self.longest_nonpreempt = (0, "", "")  # (steps, task, where it ended)
-
-    def alloc_pid(self) -> int:
-        self.next_pid += 1
-        return self.next_pid
-
-    def banner(self, ts) -> list[str]:
-        """The dump_stack() header lines for task ``ts``."""
-        taint = "Tainted: G        W" if self.tainted else "Not tainted"
-        flavour = " PREEMPT_RT" if self.config.PREEMPT_RT else " PREEMPT(full)"
-        return [f"CPU: {ts.cpu} UID: 0 PID: {ts.pid} Comm: {ts.comm} {taint} "
-                f"{self.RELEASE} #1{flavour}",
-                "Hardware name: kmodel virtual machine"]
-
-
-def kernel() -> Kernel:
+def kernel():
+    """The running execution's kernel (``state.Kernel``)."""
     return current_execution().program.kernel
 
 
@@ -150,79 +123,3 @@ def patchable(source: str):
 def call_trace() -> list[str]:
     """The running task's modelled call chain, innermost first."""
     return list(reversed(current_task().frames))
-
-
-# Accesses to shared fields that no lock orders.  Each is a visible op on (object, field).
-# Each is also KASAN-checked: an access to a kfree()d object is a slab-use-after-free
-# (mm/slab.py).
-
-def _kasan(obj, field: str, write: bool) -> None:
-    if getattr(obj, "kasan_freed", None) is not None:
-        from ..mm.slab import kasan_check
-        kasan_check(obj, field, write)
-
-
-async def READ_ONCE(obj, field: str, label: str | None = None):
-    await Op((obj, field), READ, label or f"READ_ONCE({_name(obj)}->{field})")
-    _kasan(obj, field, False)
-    return getattr(obj, field)
-
-
-async def WRITE_ONCE(obj, field: str, value, label: str | None = None) -> None:
-    await Op((obj, field), WRITE, label or f"WRITE_ONCE({_name(obj)}->{field})")
-    _kasan(obj, field, True)
-    setattr(obj, field, value)
-
-
-async def load(obj, field: str, label: str | None = None):
-    """A plain C load: KCSAN reports it when it races with a write."""
-    await Op((obj, field), READ, label or f"{_name(obj)}->{field}", plain=True)
-    _kasan(obj, field, False)
-    return getattr(obj, field)
-
-
-async def store(obj, field: str, value, label: str | None = None) -> None:
-    """A plain C store."""
-    await Op((obj, field), WRITE, label or f"{_name(obj)}->{field} = {value}", plain=True)
-    _kasan(obj, field, True)
-    setattr(obj, field, value)
-
-
-async def atomic_rmw(obj, field: str, fn, label: str):
-    """An atomic read-modify-write; returns the new value."""
-    await Op((obj, field), WRITE, label)
-    _kasan(obj, field, True)
-    value = fn(getattr(obj, field))
-    setattr(obj, field, value)
-    return value
-
-
-# Atomic bitops (include/asm-generic/bitops/atomic.h) on a flags word held as a set of
-# bit names.  Each bit is its own object: ops on different bits of one word commute, and
-# set_bit/clear_bit, which return nothing, commute with each other on one bit too.
-
-async def test_bit(nr: str, obj, field: str = "flags") -> bool:
-    await Op((obj, field, nr), READ, f"test_bit({nr})")
-    return nr in getattr(obj, field)
-
-
-async def set_bit(nr: str, obj, field: str = "flags") -> None:
-    await Op((obj, field, nr), UPDATE, f"set_bit({nr})")
-    getattr(obj, field).add(nr)
-
-
-async def clear_bit(nr: str, obj, field: str = "flags") -> None:
-    await Op((obj, field, nr), UPDATE, f"clear_bit({nr})")
-    getattr(obj, field).discard(nr)
-
-
-async def test_and_set_bit(nr: str, obj, field: str = "flags") -> bool:
-    await Op((obj, field, nr), WRITE, f"test_and_set_bit({nr})")
-    bits = getattr(obj, field)
-    old = nr in bits
-    bits.add(nr)
-    return old
-
-
-def _name(obj) -> str:
-    return getattr(obj, "cname", type(obj).__name__)

@@ -18,14 +18,15 @@ mmget_not_zero, whose result decides what the caller does next, are.
 from __future__ import annotations
 
 from ...engine import Report, current_execution
-from .core import atomic_rmw, kfunc
+from ..include.rwonce import atomic_rmw
+from .core import kfunc
 from .sched import current, might_sleep
 
 
 def _kasan_touch(mm, field: str) -> None:
     """The KASAN check compiled into atomic_inc/atomic_dec_and_test of mm->field."""
     if getattr(mm, "kasan_freed", None) is not None:
-        from ..mm.slab import kasan_check
+        from ..mm.kasan import kasan_check
         kasan_check(mm, field, True)
 
 

@@ -106,21 +106,6 @@ def preempt_enable() -> None:
             k.longest_nonpreempt = (n, ts.comm, culprit(call_trace(), ts.comm))
 
 
-def non_block_start() -> None:
-    """include/linux/kernel.h: non_block_start: only with DEBUG_ATOMIC_SLEEP."""
-    if kernel().config.DEBUG_ATOMIC_SLEEP:
-        current().non_block_count += 1
-
-
-def non_block_end() -> None:
-    """include/linux/kernel.h: non_block_end: WARN_ON(current->non_block_count-- == 0)."""
-    if kernel().config.DEBUG_ATOMIC_SLEEP:
-        from .panic import WARN_ON
-        ts = current()
-        WARN_ON(ts.non_block_count == 0, "current->non_block_count-- == 0")
-        ts.non_block_count -= 1
-
-
 def rcu_preempt_depth() -> int:
     return current().rcu_read_lock_nesting
 

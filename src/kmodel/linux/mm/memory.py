@@ -10,7 +10,8 @@ a freed page, that is reported as a use-after-free, where it happens.
 from __future__ import annotations
 
 from ...engine import WRITE, Op, Report, current_execution
-from ..kernel.core import call_trace, culprit, kernel, kfunc, test_bit
+from ..include.bitops import test_bit
+from ..kernel.core import call_trace, culprit, kernel, kfunc
 from ..kernel.sched import current, format_call_trace
 from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
 from .mm_types import MMF_UNSTABLE, page
@@ -65,7 +66,7 @@ class mmu_gather:
 def alloc_page() -> page:
     """mm/page_alloc.c: a fresh page, refcount 1 (the caller's reference)."""
     k = kernel()
-    pfn = getattr(k, "next_pfn", 0x1000)
+    pfn = k.next_pfn
     k.next_pfn = pfn + 1
     p = page(pfn)
     p.refcount = 1

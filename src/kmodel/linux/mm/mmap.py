@@ -3,7 +3,8 @@ kernel/fork.py)."""
 
 from __future__ import annotations
 
-from ..kernel.core import kfunc, set_bit
+from ..include.bitops import set_bit
+from ..kernel.core import kfunc
 from ..kernel.locking.rwsem import down_read, down_write, up_read, up_write
 from ..kernel.fork import __mmput, mmput  # noqa: F401  (callers import it from here)
 from . import memory, mmu_notifier as mn

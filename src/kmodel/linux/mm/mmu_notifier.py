@@ -28,14 +28,16 @@ from __future__ import annotations
 from ..include.list import hlist_add_head_rcu_at_setup, hlist_empty, hlist_entry, \
     hlist_head, hlist_node, hlist_unhashed
 from ..include.rculist import hlist_del_init_rcu, hlist_for_each_entry_srcu
-from ..kernel.core import kernel, kfunc, load
+from ..include.rwonce import load
+from ..kernel.core import kernel, kfunc
 from ..kernel.fork import mmdrop, mmgrab  # noqa: F401  (kernel/fork.c; patches use mn.mmgrab)
 from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.panic import BUG_ON, WARN_ON
 from ..kernel.rcu.srcu import srcu_read_lock, srcu_read_lock_held, srcu_read_unlock, \
     srcu_struct, synchronize_srcu
-from ..kernel.sched import might_sleep, non_block_end, non_block_start
+from ..include.kernel import non_block_end, non_block_start
+from ..kernel.sched import might_sleep
 
 EAGAIN = 11
 
@@ -46,10 +48,9 @@ __mmu_notifier_invalidate_range_start_map = lockdep_map("mmu_notifier_invalidate
 def srcu() -> srcu_struct:
     """DEFINE_STATIC_SRCU(srcu) in mm/mmu_notifier.c: one domain for every mm."""
     k = kernel()
-    s = getattr(k, "mmu_notifier_srcu", None)
-    if s is None:
-        s = k.mmu_notifier_srcu = srcu_struct("srcu")
-    return s
+    if k.mmu_notifier_srcu is None:
+        k.mmu_notifier_srcu = srcu_struct("srcu")
+    return k.mmu_notifier_srcu
 
 
 class mmu_notifier_ops:

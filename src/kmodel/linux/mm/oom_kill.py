@@ -8,7 +8,8 @@ every delay; the reaper kthread handles the victims queued in the run and then e
 from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
-from ..kernel.core import kernel, kfunc, set_bit, test_and_set_bit, test_bit
+from ..include.bitops import set_bit, test_and_set_bit, test_bit
+from ..kernel.core import kernel, kfunc
 from ..kernel.locking.rwsem import down_read_killable, down_read_trylock, up_read
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.sched import Blocked, schedule_timeout_idle
@@ -34,10 +35,9 @@ class oom_reaper_state:
 
 def reaper_state() -> oom_reaper_state:
     k = kernel()
-    st = getattr(k, "oom_reaper", None)
-    if st is None:
-        st = k.oom_reaper = oom_reaper_state()
-    return st
+    if k.oom_reaper is None:
+        k.oom_reaper = oom_reaper_state()
+    return k.oom_reaper
 
 
 # -- task_lock and signals ---------------------------------------------------------------

@@ -34,7 +34,8 @@ preload; the TFH state machine is the flush generation above; wake_up_all wakes 
 from __future__ import annotations
 
 from ....engine import READ, WRITE, Op
-from ...kernel.core import READ_ONCE, atomic_rmw, kfunc
+from ...include.rwonce import READ_ONCE, atomic_rmw
+from ...kernel.core import kfunc
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ...mm import mmu_notifier as mn
 from ...mm.memory import report_uaf

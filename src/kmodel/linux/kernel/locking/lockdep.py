@@ -22,7 +22,7 @@ rcu_read_lock() pseudo-lock (rcu_lock_map) is not on the held-lock stack.
 from __future__ import annotations
 
 from ....engine import Report, current_execution
-from ..core import call_trace, culprit
+from ..core import call_trace, culprit, kernel
 from ..sched import current, format_call_trace, held_locks_lines
 
 RECURSIVE_READ = 2
@@ -66,12 +66,10 @@ class lockdep_map:
 def lock_map_acquire(lock_map: lockdep_map) -> None:
     """include/linux/lockdep.h: lock_map_acquire: an exclusive, checked acquisition of a
     pseudo-lock (lock_acquire_exclusive)."""
-    from ..core import kernel
     kernel().lockdep.acquire(lock_map.name, 0, lock_map)
 
 
 def lock_map_release(lock_map: lockdep_map) -> None:
-    from ..core import kernel
     kernel().lockdep.release(lock_map.name, lock_map)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from ....engine import READ, WRITE, Op
 from ...fs.file import file_operations
-from ...kernel.core import call_trace, kernel, kfunc, load, store
+from ...include.rwonce import load, store
+from ...kernel.core import call_trace, kernel, kfunc
 from ...kernel.locking.mutex import mutex_lock, mutex_lock_killable, mutex_unlock
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, write_lock, write_unlock
 from ...kernel.panic import WARN_ON, WARN_ON_ONCE
@@ -22,7 +23,8 @@ from ...kernel.rcuwait import finish_rcuwait, prepare_to_rcuwait, rcuwait_active
     rcuwait_wake_up
 from ...kernel.sched import TASK_UNINTERRUPTIBLE, current, schedule, set_current_state
 from ...mm import mmu_notifier as mn
-from ...mm.slab import kasan_check, kfree
+from ...mm.kasan import kasan_check
+from ...mm.slab import kfree
 from . import pfncache
 from .kvm_mm import hva_to_pfn, hva_to_pfn_slow  # noqa: F401  (kvm_main.c's)
 from .kvm_host import INVALID_GPA, KVM_MEMSLOT_INVALID, kvm_memslots

@@ -29,7 +29,8 @@ looks at it yet, so a refresh that could never succeed is not reported).
 from __future__ import annotations
 
 from ....engine import WRITE, Op
-from ...kernel.core import READ_ONCE, kernel, kfunc, load
+from ...include.rwonce import READ_ONCE, load
+from ...kernel.core import kernel, kfunc
 from ...kernel.locking.mutex import mutex_lock, mutex_unlock
 from ...kernel.locking.spinlock import read_lock_irq, read_unlock_irq, spin_lock, \
     spin_unlock, write_lock_irq, write_unlock_irq

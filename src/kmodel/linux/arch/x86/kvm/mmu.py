@@ -9,7 +9,8 @@ same hold.  Zaps run under the write side, taken by kvm_handle_hva_range.
 from __future__ import annotations
 
 from .....engine import READ, Op
-from ....kernel.core import kfunc, READ_ONCE
+from ....include.rwonce import READ_ONCE
+from ....kernel.core import kfunc
 from ....kernel.locking.spinlock import read_lock, read_unlock, write_lock, write_unlock
 from ....kernel.panic import WARN_ON_ONCE
 from ....kernel.rcu.srcu import srcu_read_lock, srcu_read_unlock

@@ -1,0 +1,32 @@
+"""include/asm-generic/bitops/atomic.h (and instrumented-atomic.h's test_and_set_bit)."""
+
+from __future__ import annotations
+
+from ...engine import READ, UPDATE, WRITE, Op
+
+
+# Atomic bitops (include/asm-generic/bitops/atomic.h) on a flags word held as a set of
+# bit names.  Each bit is its own object: ops on different bits of one word commute, and
+# set_bit/clear_bit, which return nothing, commute with each other on one bit too.
+
+async def test_bit(nr: str, obj, field: str = "flags") -> bool:
+    await Op((obj, field, nr), READ, f"test_bit({nr})")
+    return nr in getattr(obj, field)
+
+
+async def set_bit(nr: str, obj, field: str = "flags") -> None:
+    await Op((obj, field, nr), UPDATE, f"set_bit({nr})")
+    getattr(obj, field).add(nr)
+
+
+async def clear_bit(nr: str, obj, field: str = "flags") -> None:
+    await Op((obj, field, nr), UPDATE, f"clear_bit({nr})")
+    getattr(obj, field).discard(nr)
+
+
+async def test_and_set_bit(nr: str, obj, field: str = "flags") -> bool:
+    await Op((obj, field, nr), WRITE, f"test_and_set_bit({nr})")
+    bits = getattr(obj, field)
+    old = nr in bits
+    bits.add(nr)
+    return old
