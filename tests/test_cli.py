@@ -415,7 +415,7 @@ def test_interrupt_after_a_report_still_prints_and_saves_it(tmp_path):
 # -- reports as text --------------------------------------------------------------------
 
 def test_lock_holds_pair_acquires_with_releases():
-    from kmodel.engine import ACQ_R, ACQ_W, READ, REL_R, REL_W, TRY_R, TRY_W
+    from kmodel.engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W
     from kmodel.report.locks import LockStep
 
     def step(task, label, kind=None, key=0, name=""):

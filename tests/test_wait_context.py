@@ -119,11 +119,11 @@ async def alloc_under_lock(p):
 
 @named
 async def shrinker_takes_lock(p):
-    from kmodel.linux.mm import memory
-    memory.__fs_reclaim_acquire()          # as kswapd's balance_pgdat holds it
+    from kmodel.linux.mm import page_alloc
+    page_alloc.__fs_reclaim_acquire()      # as kswapd's balance_pgdat holds it
     await mutex_lock(p.mutex)
     await mutex_unlock(p.mutex)
-    memory.__fs_reclaim_release()
+    page_alloc.__fs_reclaim_release()
 
 
 def test_gfp_kernel_allocation_under_a_lock_reclaim_takes_is_a_fs_reclaim_cycle():

@@ -5,9 +5,9 @@ whatever it holds still held -- as an oops leaves it."""
 
 from __future__ import annotations
 
-from ...engine import Report, current_execution
 from ..kernel.core import call_trace, culprit, kernel
-from ..kernel.sched import current, do_exit_now, format_call_trace
+from ..kernel.sched import current, do_exit_now
+from ..lib.dump_stack import dump_stack_print_info, format_call_trace, report_splat
 
 
 def null_pointer_dereference(expr: str, offset: int, write: bool) -> None:
@@ -28,9 +28,8 @@ def null_pointer_dereference(expr: str, offset: int, write: bool) -> None:
                 f"#PF: supervisor {'write' if write else 'read'} access in kernel mode",
                 f"#PF: error_code(0x000{2 if write else 0}) - not-present page",
                 f"Oops: Oops: 000{2 if write else 0} [#1] SMP"]
-    lines = head + k.banner(ts) + [f"RIP: 0010:{fn}"] + format_call_trace(trace) + [
-        f"kmodel: the faulting access is {expr}"]
+    lines = head + dump_stack_print_info(ts) + [f"RIP: 0010:{fn}"] + \
+        format_call_trace(trace) + [f"kmodel: the faulting access is {expr}"]
     k.tainted = True
-    current_execution().report(Report("bug", f"BUG: kernel NULL pointer dereference in {fn}",
-                                      ts.comm, fn, trace, "\n".join(lines)))
+    report_splat("bug", f"BUG: kernel NULL pointer dereference in {fn}", lines, ts, trace, fn)
     do_exit_now()

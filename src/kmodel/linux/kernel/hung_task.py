@@ -13,9 +13,9 @@ report from the model.
 
 from __future__ import annotations
 
-from ...engine import Report
+from ..lib.dump_stack import UTS_RELEASE, dump_stack, format_call_trace, print_tainted, \
+    report_splat
 from .core import culprit, kernel
-from .sched import format_call_trace
 
 HUNG_TASK_TIMEOUT = 120
 # Blocked.how of the waits nobody reports: TASK_INTERRUPTIBLE, TASK_IDLE, TASK_KILLABLE,
@@ -34,27 +34,24 @@ def report_stuck_tasks(ex, blocked) -> None:
         if how == "D" and k.config.HUNG_TASK:
             lines = [f"INFO: task {ts.comm}:{ts.pid} blocked for more than "
                      f"{HUNG_TASK_TIMEOUT} seconds.",
-                     f"      {'Tainted: G        W' if k.tainted else 'Not tainted'} "
-                     f"{k.RELEASE} #1",
+                     f"      {print_tainted()} {UTS_RELEASE} #1",
                      '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this '
                      "message.",
                      f"task:{ts.comm:<15} state:D stack:0     pid:{ts.pid}",
                      f"  waiting at: {op.label}"] + format_call_trace(["__schedule", "schedule"]
                                                                       + [f for f in trace
                                                                          if f != "schedule"])
-            ex.report(Report("hung-task", f"INFO: task {ts.comm} blocked for more than "
-                             f"{HUNG_TASK_TIMEOUT} seconds", ts.comm, fn, trace,
-                             "\n".join(lines)))
+            report_splat("hung-task", f"INFO: task {ts.comm} blocked for more than "
+                         f"{HUNG_TASK_TIMEOUT} seconds", lines, ts, trace, fn, ex)
         elif how == "R" and k.config.SOFTLOCKUP_DETECTOR:
             lines = [f"watchdog: BUG: soft lockup - CPU#{ts.cpu} stuck for 22s! "
                      f"[{ts.comm}:{ts.pid}]", f"  spinning at: {op.label}"] + \
-                k.banner(ts) + format_call_trace(trace)
-            ex.report(Report("soft-lockup", f"soft lockup in {ts.comm}", ts.comm, fn,
-                             trace, "\n".join(lines)))
+                dump_stack(ts, trace)
+            report_splat("soft-lockup", f"soft lockup in {ts.comm}", lines, ts, trace, fn, ex)
         elif how in QUIET_STATES:
             continue        # not TASK_UNINTERRUPTIBLE alone: task_is_hung skips it
         else:
             lines = [f"kmodel: deadlock: {ts.comm}:{ts.pid} can never run again",
                      f"  waiting at: {op.label} (state {how})"] + format_call_trace(trace)
-            ex.report(Report("deadlock", f"deadlock: {ts.comm} stuck at {fn}", ts.comm, fn,
-                             trace, "\n".join(lines)))
+            report_splat("deadlock", f"deadlock: {ts.comm} stuck at {fn}", lines, ts, trace,
+                         fn, ex)

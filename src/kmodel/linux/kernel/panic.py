@@ -6,9 +6,9 @@ reports and ends the task, as an oops kills the current task.
 
 from __future__ import annotations
 
-from ...engine import Report, current_execution
+from ..lib.dump_stack import dump_stack, report_splat
 from .core import SOURCES, call_trace, kernel
-from .sched import current, do_exit_now, format_call_trace
+from .sched import current, do_exit_now
 
 
 def _site() -> tuple[str, str]:
@@ -25,11 +25,11 @@ def __warn(cond_text: str, macro: str) -> None:
     lines = ["------------[ cut here ]------------",
              f"WARNING: CPU: {ts.cpu} PID: {ts.pid} at {src} {fn}",
              f"{macro}({cond_text})",
-             "Modules linked in: kvm_intel kvm"] + k.banner(ts) + \
-        format_call_trace(call_trace()) + ["---[ end trace 0000000000000000 ]---"]
+             "Modules linked in: kvm_intel kvm"] + dump_stack(ts, call_trace()) + \
+        ["---[ end trace 0000000000000000 ]---"]
     k.tainted = True
-    current_execution().report(Report("warn", f"WARNING in {fn}: {macro}({cond_text})",
-                                      ts.comm, fn, call_trace(), "\n".join(lines)))
+    report_splat("warn", f"WARNING in {fn}: {macro}({cond_text})", lines, ts, call_trace(),
+                 fn)
 
 
 def WARN_ON(cond, cond_text: str) -> bool:
@@ -52,11 +52,10 @@ def WARN_ON_ONCE(cond, cond_text: str) -> bool:
 def BUG_ON(cond, cond_text: str) -> None:
     if not cond:
         return
-    k = kernel()
     ts = current()
     fn, src = _site()
-    lines = [f"kernel BUG at {src}!", "Oops: invalid opcode: 0000 [#1] SMP"] + k.banner(ts) + \
-        format_call_trace(call_trace())
-    current_execution().report(Report("bug", f"kernel BUG in {fn}: BUG_ON({cond_text})",
-                                      ts.comm, fn, call_trace(), "\n".join(lines)))
+    lines = [f"kernel BUG at {src}!", "Oops: invalid opcode: 0000 [#1] SMP"] + \
+        dump_stack(ts, call_trace())
+    report_splat("bug", f"kernel BUG in {fn}: BUG_ON({cond_text})", lines, ts, call_trace(),
+                 fn)
     do_exit_now()

@@ -8,8 +8,9 @@ again, so a missing wake-up shows as a task that can never run.
 
 from __future__ import annotations
 
-from ...engine import LOCAL, READ, WRITE, Op, Report, TaskKilled, Wait, current_execution, \
+from ...engine import LOCAL, READ, WRITE, Op, TaskKilled, Wait, current_execution, \
     current_task
+from ..lib.dump_stack import dump_stack, report_splat
 from .core import call_trace, culprit, kernel, kfunc
 
 TASK_RUNNING = 0x0000
@@ -135,9 +136,9 @@ def __might_resched(file: str, line: int, offsets: int = 0) -> None:
         f"RCU nest depth: {ts.rcu_read_lock_nesting}, expected: {expected_rcu}",
     ]
     lines += held_locks_lines(ts)
-    lines += k.banner(ts) + format_call_trace(trace)
+    lines += dump_stack(ts, trace)
     k.tainted = True
-    _report("sleep-in-atomic", lines[0].split(" at ")[0], ts, trace, lines)
+    report_splat("sleep-in-atomic", lines[0].split(" at ")[0], lines, ts, trace)
 
 
 def might_sleep(file: str, line: int) -> None:
@@ -153,15 +154,6 @@ def held_locks_lines(ts: task_struct) -> list[str]:
     for i, h in enumerate(ts.held_locks):
         out.append(f" #{i}: ({h.cls}){{{h.usage()}}}, at: {h.where}")
     return out
-
-
-def format_call_trace(trace: list[str]) -> list[str]:
-    return ["Call Trace:", " <TASK>"] + [f"  {fn}" for fn in trace] + [" </TASK>"]
-
-
-def _report(kind: str, title: str, ts: task_struct, trace: list[str], lines: list[str]):
-    fn = culprit(trace, ts.comm)
-    current_execution().report(Report(kind, title, ts.comm, fn, trace, "\n".join(lines)))
 
 
 # -- sleeping and waking --------------------------------------------------------------
@@ -186,9 +178,9 @@ async def schedule() -> None:
     k = kernel()
     if k.config.DEBUG_ATOMIC_SLEEP and ts.state != TASK_RUNNING and ts.non_block_count:
         lines = [f"BUG: scheduling in a non-blocking section: {ts.comm}/{ts.pid}/"
-                 f"{ts.non_block_count}"] + k.banner(ts) + format_call_trace(call_trace())
-        _report("sleep-in-atomic", lines[0].split(":")[0] + ": scheduling in a non-blocking "
-                "section", ts, call_trace(), lines)
+                 f"{ts.non_block_count}"] + dump_stack(ts, call_trace())
+        report_splat("sleep-in-atomic", lines[0].split(":")[0] + ": scheduling in a "
+                     "non-blocking section", lines, ts, call_trace())
     if ts.preempt_count:
         __schedule_bug(ts)
     if ts.state == TASK_RUNNING:
@@ -200,11 +192,10 @@ async def schedule() -> None:
 
 def __schedule_bug(ts: task_struct) -> None:
     """kernel/sched/core.c: __schedule_bug: "BUG: scheduling while atomic"."""
-    k = kernel()
     trace = ["__schedule_bug"] + call_trace()
     lines = [f"BUG: scheduling while atomic: {ts.comm}/{ts.pid}/0x{ts.preempt_count:08x}"]
-    lines += held_locks_lines(ts) + k.banner(ts) + format_call_trace(trace)
-    _report("scheduling-while-atomic", "BUG: scheduling while atomic", ts, trace, lines)
+    lines += held_locks_lines(ts) + dump_stack(ts, trace)
+    report_splat("scheduling-while-atomic", "BUG: scheduling while atomic", lines, ts, trace)
 
 
 async def wake_up_process(p: task_struct) -> bool:

@@ -10,8 +10,6 @@ from .locking.lockdep import Lockdep
 
 
 class Kernel:
-    RELEASE = "7.0.0-kmodel"
-
     def __init__(self, config: Config, arch: str = "x86"):
         self.config = config
         self.arch = arch
@@ -29,11 +27,3 @@ class Kernel:
     def alloc_pid(self) -> int:
         self.next_pid += 1
         return self.next_pid
-
-    def banner(self, ts) -> list[str]:
-        """The dump_stack() header lines for task ``ts``."""
-        taint = "Tainted: G        W" if self.tainted else "Not tainted"
-        flavour = " PREEMPT_RT" if self.config.PREEMPT_RT else " PREEMPT(full)"
-        return [f"CPU: {ts.cpu} UID: 0 PID: {ts.pid} Comm: {ts.comm} {taint} "
-                f"{self.RELEASE} #1{flavour}",
-                "Hardware name: kmodel virtual machine"]

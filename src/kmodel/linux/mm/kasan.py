@@ -7,9 +7,9 @@ accessors (include/rwonce.py) call ``kasan_check`` on each access of such an obj
 
 from __future__ import annotations
 
-from ...engine import Report, current_execution
 from ..kernel.core import call_trace, culprit, kernel
-from ..kernel.sched import current, format_call_trace
+from ..kernel.sched import current
+from ..lib.dump_stack import dump_stack, report_splat
 
 
 def kasan_check(obj, field: str, write: bool) -> None:
@@ -30,7 +30,7 @@ def kasan_check(obj, field: str, write: bool) -> None:
     by_comm, by_pid, by_trace = freed
     lines = [bar, f"{head} in {fn}",
              f"{'Write' if write else 'Read'} of {name}->{field} by task {ts.comm}/{ts.pid}",
-             ""] + k.banner(ts) + format_call_trace(trace) + [
+             ""] + dump_stack(ts, trace) + [
         ""] + (
         [f"Freed by task {by_comm}/{by_pid}:", "  kfree"] + [f"  {f}" for f in by_trace] + [
             "", f"The buggy address belongs to the object {name} "
@@ -40,7 +40,7 @@ def kasan_check(obj, field: str, write: bool) -> None:
          f"{by_trace[0] if by_trace else '?'}, which has returned:"] +
         [f"  {f}" for f in by_trace] + [f"  (the object {name}, struct {type(obj).__name__})"]
     ) + [bar]
-    current_execution().report(Report("use-after-free",
-                                      f"{kind}: {name} used after "
-                                      f"{'its frame returned' if kind.startswith('stack') else 'kfree'}",
-                                      ts.comm, fn, trace, "\n".join(lines)))
+    report_splat("use-after-free",
+                 f"{kind}: {name} used after "
+                 f"{'its frame returned' if kind.startswith('stack') else 'kfree'}",
+                 lines, ts, trace, fn)

@@ -7,7 +7,7 @@ from ...engine import WRITE, Op
 from ..kernel.core import kfunc
 from ..kernel.locking.rwsem import EINTR, down_read, down_write_killable, downgrade_write, \
     up_read, up_write
-from . import memory, mmu_notifier as mn
+from . import memory, mmu_notifier as mn, page_alloc
 
 
 @kfunc("mm/madvise.c")
@@ -79,6 +79,6 @@ async def try_to_unmap_one(vma, addr: int) -> None:
 async def shrink_folio_list(vma, addr: int) -> None:
     """mm/vmscan.c: kswapd reclaiming one page of the VM's memory, holding fs_reclaim as
     balance_pgdat (its caller in kswapd, not modelled) does around the shrinking."""
-    memory.__fs_reclaim_acquire()
+    page_alloc.__fs_reclaim_acquire()
     await try_to_unmap_one(vma, addr)
-    memory.__fs_reclaim_release()
+    page_alloc.__fs_reclaim_release()

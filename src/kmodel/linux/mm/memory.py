@@ -9,53 +9,12 @@ a freed page, that is reported as a use-after-free, where it happens.
 
 from __future__ import annotations
 
-from ...engine import WRITE, Op, Report, current_execution
+from ...engine import WRITE, Op
 from ..include.bitops import test_bit
 from ..kernel.core import call_trace, culprit, kernel, kfunc
-from ..kernel.sched import current, format_call_trace
-from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
+from ..kernel.sched import current
+from ..lib.dump_stack import dump_stack, report_splat
 from .mm_types import MMF_UNSTABLE, page
-
-# mm/page_alloc.c (CONFIG_LOCKDEP): the pseudo-lock for "this may recurse into reclaim"
-__fs_reclaim_map = lockdep_map("fs_reclaim")
-
-
-def __fs_reclaim_acquire() -> None:
-    """mm/page_alloc.c: __fs_reclaim_acquire: reclaim itself runs holding fs_reclaim
-    (kswapd's balance_pgdat, direct reclaim's __perform_reclaim)."""
-    lock_map_acquire(__fs_reclaim_map)
-
-
-def __fs_reclaim_release() -> None:
-    lock_map_release(__fs_reclaim_map)
-
-
-def fs_reclaim_acquire(gfp: str) -> None:
-    """mm/page_alloc.c: fs_reclaim_acquire: an allocation that may enter direct reclaim
-    (__need_reclaim: GFP_KERNEL here, never GFP_ATOMIC) takes fs_reclaim, and touches the
-    mmu-notifier invalidate map too, since reclaim invalidates secondary MMUs."""
-    if gfp != "GFP_KERNEL":
-        return
-    from .mmu_notifier import __mmu_notifier_invalidate_range_start_map as mn_map
-    __fs_reclaim_acquire()
-    lock_map_acquire(mn_map)
-    lock_map_release(mn_map)
-
-
-def fs_reclaim_release(gfp: str) -> None:
-    if gfp == "GFP_KERNEL":
-        __fs_reclaim_release()
-
-
-def might_alloc(gfp: str) -> None:
-    """include/linux/sched/mm.h: might_alloc: fs_reclaim_acquire()+release(), then
-    might_sleep_if(gfpflags_allow_blocking(gfp))."""
-    from ..kernel.sched import might_sleep
-    fs_reclaim_acquire(gfp)
-    fs_reclaim_release(gfp)
-    if gfp == "GFP_KERNEL":
-        might_sleep("include/linux/sched/mm.h", 318)
-
 
 class mmu_gather:
     def __init__(self, mm):
@@ -111,12 +70,11 @@ def report_uaf(p: page, what: str, access: str) -> None:
     bar = "=" * 66
     head = "BUG: KASAN: use-after-free" if k.config.KASAN else "kmodel: use-after-free"
     lines = [bar, f"{head} in {fn}", f"{access} of pfn {p.pfn:#x} by task {ts.comm}/{ts.pid}",
-             f"kmodel: {what}", ""] + k.banner(ts) + format_call_trace(trace) + [
+             f"kmodel: {what}", ""] + dump_stack(ts, trace) + [
         "", f"The buggy address belongs to the physical page pfn {p.pfn:#x}, freed by "
             f"{p.freed_by}", bar]
-    current_execution().report(Report("use-after-free",
-                                      f"use-after-free: secondary MMU maps a freed page "
-                                      f"({access})", ts.comm, fn, trace, "\n".join(lines)))
+    report_splat("use-after-free", f"use-after-free: secondary MMU maps a freed page "
+                                   f"({access})", lines, ts, trace, fn)
 
 
 async def pte_offset_map_lock(vma) -> None:

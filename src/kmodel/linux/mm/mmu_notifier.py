@@ -31,18 +31,16 @@ from ..include.rculist import hlist_del_init_rcu, hlist_for_each_entry_srcu
 from ..include.rwonce import load
 from ..kernel.core import kernel, kfunc
 from ..kernel.fork import mmdrop, mmgrab  # noqa: F401  (kernel/fork.c; patches use mn.mmgrab)
-from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release, lockdep_map
+from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.panic import BUG_ON, WARN_ON
 from ..kernel.rcu.srcu import srcu_read_lock, srcu_read_lock_held, srcu_read_unlock, \
     srcu_struct, synchronize_srcu
 from ..include.kernel import non_block_end, non_block_start
+from ..include.mmu_notifier import __mmu_notifier_invalidate_range_start_map
 from ..kernel.sched import might_sleep
 
 EAGAIN = 11
-
-# mm/mmu_notifier.c (CONFIG_LOCKDEP): the pseudo-lock around every invalidation
-__mmu_notifier_invalidate_range_start_map = lockdep_map("mmu_notifier_invalidate_range_start")
 
 
 def srcu() -> srcu_struct:

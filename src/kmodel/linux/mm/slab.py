@@ -11,6 +11,7 @@ from __future__ import annotations
 from ...engine import Choice
 from ..kernel.core import call_trace, kernel, kfunc
 from ..kernel.sched import current
+from .page_alloc import might_alloc
 
 GFP_KERNEL = "GFP_KERNEL"
 GFP_ATOMIC = "GFP_ATOMIC"
@@ -26,7 +27,6 @@ class Allocation:
 async def kmalloc(what: str, gfp: str):
     """Returns an Allocation, or None when a GFP_ATOMIC allocation fails.  A GFP_KERNEL
     one goes through might_alloc() (lockdep's fs_reclaim, then might_sleep)."""
-    from .memory import might_alloc
     if gfp == GFP_KERNEL:
         might_alloc(gfp)            # slab_pre_alloc_hook(): fs_reclaim, then might_sleep
         return Allocation(what)

@@ -21,9 +21,9 @@ rcu_read_lock() pseudo-lock (rcu_lock_map) is not on the held-lock stack.
 
 from __future__ import annotations
 
-from ....engine import Report, current_execution
+from ...lib.dump_stack import UTS_RELEASE, dump_stack, print_tainted, report_splat
 from ..core import call_trace, culprit, kernel
-from ..sched import current, format_call_trace, held_locks_lines
+from ..sched import current, held_locks_lines
 
 RECURSIVE_READ = 2
 
@@ -215,8 +215,7 @@ class Lockdep:
     # -- reports ------------------------------------------------------------------
 
     def _header(self, ts, title: str, bar: str) -> list[str]:
-        taint = "Tainted: G        W" if self.kernel.tainted else "Not tainted"
-        return ["", bar, f"WARNING: {title}", f"{self.kernel.RELEASE} #1 {taint}",
+        return ["", bar, f"WARNING: {title}", f"{UTS_RELEASE} #1 {print_tainted()}",
                 "-" * len(bar)]
 
     def _report_recursive(self, ts, prev: HeldLock, new: HeldLock) -> None:
@@ -231,8 +230,7 @@ class Lockdep:
                   "       CPU0", "       ----", f"  lock({prev.cls});", f"  lock({new.cls});",
                   "", " *** DEADLOCK ***", "",
                   " May be due to missing lock nesting notation", ""]
-        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + \
-            self.kernel.banner(ts) + format_call_trace(call_trace())
+        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + dump_stack(ts, call_trace())
         self._emit("lockdep-recursive", f"possible recursive locking detected: {new.cls}",
                    ts, new.where, lines)
 
@@ -257,8 +255,7 @@ class Lockdep:
                   f"                               lock({new.cls});",
                   f"                               lock({prev.cls});",
                   f"  lock({new.cls});", "", " *** DEADLOCK ***", ""]
-        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + \
-            self.kernel.banner(ts) + format_call_trace(call_trace())
+        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + dump_stack(ts, call_trace())
         pair = " <-> ".join(sorted((prev.cls, new.cls)))
         self._emit("lockdep-circular",
                    f"possible circular locking dependency detected: {pair}", ts, new.where,
@@ -273,15 +270,14 @@ class Lockdep:
         """lockdep.c: print_lock_invalid_wait_context."""
         bar = "=" * 29
         ctx = wait_value(LD_WAIT_MAX, self.kernel.config.PROVE_RAW_LOCK_NESTING)
-        taint = "Tainted: G        W" if self.kernel.tainted else "Not tainted"
-        lines = ["", bar, "[ BUG: Invalid wait context ]", f"{self.kernel.RELEASE} #1 {taint}",
+        lines = ["", bar, "[ BUG: Invalid wait context ]", f"{UTS_RELEASE} #1 {print_tainted()}",
                  "-" * len(bar), f"{ts.comm}/{ts.pid} is trying to lock:",
                  self._lock_line(new), "other info that might help us debug this:",
                  f"context-{{{ctx}:{ctx}}}"]
         n = len(ts.held_locks)
         lines.append(f"{n} lock{'s' if n != 1 else ''} held by {ts.comm}/{ts.pid}:")
         lines += [f" #{i}: {self._lock_line(h)}" for i, h in enumerate(ts.held_locks)]
-        lines += ["stack backtrace:"] + self.kernel.banner(ts) + format_call_trace(call_trace())
+        lines += ["stack backtrace:"] + dump_stack(ts, call_trace())
         self._emit("lockdep-wait-context", f"BUG: Invalid wait context: {new.cls}", ts,
                    new.where, lines)
 
@@ -302,13 +298,10 @@ class Lockdep:
         lines = self._header(ts, "suspicious RCU usage", bar)
         lines += [f"{file}:{line} {s}!", "", "other info that might help us debug this:", "",
                   "", "rcu_scheduler_active = 2, debug_locks = 1"]
-        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + \
-            self.kernel.banner(ts) + format_call_trace(call_trace())
-        current_execution().report(Report(
-            "warn", f"WARNING: suspicious RCU usage: {file}: {s}", ts.comm,
-            culprit(call_trace(), ts.comm), call_trace(), "\n".join(lines)))
+        lines += held_locks_lines(ts) + ["", "stack backtrace:"] + dump_stack(ts, call_trace())
+        report_splat("warn", f"WARNING: suspicious RCU usage: {file}: {s}", lines, ts,
+                     call_trace())
 
     def _emit(self, kind, title, ts, where, lines) -> None:
         self.debug_locks = False        # debug_locks_off(): lockdep reports once
-        current_execution().report(Report(kind, title, ts.comm, where, call_trace(),
-                                          "\n".join(lines)))
+        report_splat(kind, title, lines, ts, call_trace(), where)

@@ -1,0 +1,1 @@
+"""lib/: the kernel's library code the model needs (dump_stack.c)."""
