@@ -16,34 +16,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = "kmodel"
 
-# Cycles that exist today and may stay for now, each the set of modules it runs through
-# (a strongly connected component must lie within one of these).
+# The one import cycle that may stay, as the set of modules it runs through (a strongly
+# connected component must lie within it): the generic KVM code calls the per-arch
+# kvm_arch_* hooks, which call back into it -- this mirrors the kernel
+# (virt/kvm/kvm_main.c <-> arch/*/kvm/mmu.c).  Any other cycle fails the test: the mm
+# reference counts (include/sched_mm.py apart from kernel/fork.py's mmput) and the
+# sleeping locks' shared waiter and killable wait (locking/lock_wait.py apart from rwsem.py
+# and rwbase_rt.py) were untied so.
 KNOWN_CYCLES = {
-    # The mm reference counts: kernel/fork.c's mmput calls exit_mmap (mm/mmap.c), and
-    # mm/mmap.py and mm/mmu_notifier.py re-export fork's mmput/mmgrab for their callers;
-    # mm/memory.py's wp_page_copy starts an mmu_notifier range.  What is left of the
-    # kernel-core cycle; fork.py and mmap.py were being reworked meanwhile (issue 15 left
-    # them alone), and dropping those re-exports would untie it.
-    "mm-refcounts": {
-        "kmodel.linux.kernel.fork",
-        "kmodel.linux.mm.mmap",
-        "kmodel.linux.mm.memory",
-        "kmodel.linux.mm.mmu_notifier",
-    },
     # PREEMPT_RT's rw_semaphore is rwbase_rt (rwsem.py calls it), and rwbase_rt's waits use
-    # rwsem.py's lock_waiter and killable wait loop: those shared pieces could move to a
-    # module of their own (kernel/locking/rtmutex_common.h's place) to untie it.
+    # rwsem.py's lock_waiter and killable wait loop (untied in the next commit).
     "rwsem-rwbase": {
         "kmodel.linux.kernel.locking.rwsem",
         "kmodel.linux.kernel.locking.rwbase_rt",
     },
-}
-# The generic KVM code calls the per-arch kvm_arch_* hooks, which call back into it: this
-# mirrors the kernel (virt/kvm/kvm_main.c <-> arch/*/kvm/mmu.c) and stays.
-KNOWN_CYCLES["kvm-arch"] = {
-    "kmodel.linux.virt.kvm.kvm_main",
-    "kmodel.linux.arch.x86.kvm.mmu",
-    "kmodel.linux.arch.arm64.kvm.mmu",
+    "kvm-arch": {
+        "kmodel.linux.virt.kvm.kvm_main",
+        "kmodel.linux.arch.x86.kvm.mmu",
+        "kmodel.linux.arch.arm64.kvm.mmu",
+    },
 }
 
 

@@ -73,7 +73,7 @@ def mm_setup(p):
 
 @named
 async def oom_killer_extra_mmdrop(p):
-    from kmodel.linux.kernel.fork import mmdrop, mmgrab
+    from kmodel.linux.include.sched_mm import mmdrop, mmgrab
     from kmodel.linux.kernel.sched import cond_resched
     mmgrab(p.mm)                 # __oom_kill_process's pin
     mmdrop(p.mm)
@@ -97,7 +97,8 @@ def test_mmdrop_below_zero_is_a_kasan_report_on_the_freed_mm_struct():
 
 @named
 async def last_user_then_late_get(p):
-    from kmodel.linux.kernel.fork import mmget_not_zero, mmput
+    from kmodel.linux.include.sched_mm import mmget_not_zero
+    from kmodel.linux.kernel.fork import mmput
     await mmput(p.mm)                            # the last user: exit_mmap, mmdrop
     p.seen.append(await mmget_not_zero(p.mm))    # too late: the mm is gone
 
@@ -114,7 +115,8 @@ def test_mmput_frees_the_mm_and_mmget_not_zero_then_fails_on_it():
 
 
 def test_an_mm_still_referenced_at_the_end_is_a_kmemleak_report():
-    from kmodel.linux.kernel.fork import kmemleak_check_mm, mmgrab
+    from kmodel.linux.include.sched_mm import mmgrab
+    from kmodel.linux.kernel.fork import kmemleak_check_mm
 
     @named
     async def pins_and_forgets(p):

@@ -41,6 +41,7 @@ def test_a_walk_cut_short_by_hlist_del_init_misses_the_first_vm(tmp_path):
     it, and KVM's counters stay raised."""
     f = mutant(tmp_path, "unregister-del-init", '''
         from kmodel.linux.include.list import hlist_del_init, hlist_unhashed
+        from kmodel.linux.include.sched_mm import mmdrop
         from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
         from kmodel.linux.mm import mmu_notifier as mn
 
@@ -56,7 +57,7 @@ def test_a_walk_cut_short_by_hlist_del_init_misses_the_first_vm(tmp_path):
                 await hlist_del_init(sub.hlist)
                 await spin_unlock(subs.lock)
             await mn.synchronize_srcu(mn.srcu())
-            mn.mmdrop(mm)
+            mmdrop(mm)
     ''')
     cr = check(["upstream", f], "second-vm-vs-madvise", KCSAN=False)
     missed = [r for r in cr.result.reports if r.kind == "invariant"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from kmodel.engine import READ, WRITE, Op
 from kmodel.linux.include.bitops import set_bit
 from kmodel.linux.include.rwonce import load, store
+from kmodel.linux.include.sched_mm import mmdrop
 from kmodel.linux.kernel.core import REGISTRY
 from kmodel.linux.kernel.locking.mutex import mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import (read_lock, read_unlock, spin_lock,
@@ -267,7 +268,7 @@ async def unregister_without_synchronize_srcu(sub, mm):
         await hlist_del_init_rcu(sub.hlist)
         await spin_unlock(subs.lock)
     # MUTANT: no synchronize_srcu(&srcu)
-    mn.mmdrop(mm)
+    mmdrop(mm)
 
 
 async def hlist_release_without_synchronize_srcu(subs, mm):

@@ -3,9 +3,9 @@ killer with a call inserted where a design calls it, and KVM's detach helper (Ka
 kvm_mmu_notifier_detach, the fix-up block moved out of kvm_destroy_vm)."""
 
 from kmodel.linux.include.rwonce import load, store
+from kmodel.linux.include.sched_mm import mmdrop, mmgrab
 from kmodel.linux.kernel.panic import WARN_ON
 from kmodel.linux.kernel.rcuwait import rcuwait_active
-from kmodel.linux.mm import mmu_notifier as mn
 from kmodel.linux.mm import oom_kill
 from kmodel.linux.virt.kvm import kvm_main
 
@@ -19,7 +19,7 @@ def oom_kill_process_calling(hook):
             return
         victim = p
         mm = victim.mm
-        mn.mmgrab(mm)
+        mmgrab(mm)
         await hook(mm)                       # "Notify MMU notifiers about the OOM event"
         await oom_kill.do_send_sig_info_sigkill(victim)
         oom_kill.mark_oom_victim(victim)
@@ -27,7 +27,7 @@ def oom_kill_process_calling(hook):
                                            f"({victim.comm})")
         await oom_kill.task_unlock(victim)
         await oom_kill.queue_oom_reaper(victim)
-        mn.mmdrop(mm)
+        mmdrop(mm)
     return __oom_kill_process
 
 

@@ -30,6 +30,7 @@ from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head
     hlist_empty, hlist_for_each_entry, hlist_for_each_entry_safe
 from kmodel.linux.include.rculist import hlist_del_init_rcu
 from kmodel.linux.include.rwonce import load, store
+from kmodel.linux.include.sched_mm import mmdrop
 from kmodel.linux.kernel.core import kernel
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import BUG_ON, WARN_ON
@@ -85,7 +86,7 @@ async def mmu_notifier_oom_enter(mm):
     async for sub in hlist_for_each_entry_safe(oom_list):
         await sub.ops.after_oom_unregister(sub, mm)
         BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
-        mn.mmdrop(mm)
+        mmdrop(mm)
     frame_returned(oom_list)
 
 

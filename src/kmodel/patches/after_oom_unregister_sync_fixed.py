@@ -13,6 +13,7 @@ repairs a reviewer would ask for first, everything else as posted:
 
 from kmodel.linux.include.rculist import hlist_del_init_rcu
 from kmodel.linux.include.list import hlist_for_each_entry_safe
+from kmodel.linux.include.sched_mm import mmdrop
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import BUG_ON, WARN_ON
 from kmodel.linux.mm import mmu_notifier as mn
@@ -57,7 +58,7 @@ async def mmu_notifier_oom_enter(mm):
     for sub in oom_subs:
         await sub.ops.after_oom_unregister(sub, mm)
         BUG_ON(mm.mm_count <= 0, "atomic_read(&mm->mm_count) <= 0")
-        mn.mmdrop(mm)
+        mmdrop(mm)
 
 
 patch.overrides.update({k: v for k, v in posted.patch.overrides.items()

@@ -21,6 +21,7 @@ from kmodel.linux.include.list import HLIST_HEAD, frame_returned, hlist_add_head
     hlist_unhashed
 from kmodel.linux.include.rculist import hlist_del_init_rcu
 from kmodel.linux.include.bitops import set_bit
+from kmodel.linux.include.sched_mm import mmdrop, mmgrab
 from kmodel.linux.kernel.locking.spinlock import spin_lock, spin_unlock
 from kmodel.linux.kernel.panic import WARN_ON, WARN_ON_ONCE
 from kmodel.linux.kernel.rcu.srcu import call_srcu, srcu_barrier
@@ -44,7 +45,7 @@ patch = Patch(
 async def mmu_notifier_oom_callback_fn(cb):
     await cb.subscription.ops.after_oom_unregister(cb.subscription, cb.mm)
     WARN_ON_ONCE(cb.mm.mm_count <= 0, "atomic_read(&cb->mm->mm_count) <= 0")
-    mn.mmdrop(cb.mm)
+    mmdrop(cb.mm)
     kfree(cb)
 
 
@@ -80,7 +81,7 @@ async def mmu_notifier_oom_enter(mm):
         if cb is None:
             continue                     # "cleanup will eventually happen via unregister"
         cb.subscription, cb.mm = sub, mm
-        mn.mmgrab(mm)
+        mmgrab(mm)
         await call_srcu(mn.srcu(), mmu_notifier_oom_callback_fn, cb,
                         "mmu_notifier_oom_callback_fn")
     frame_returned(oom_list)
@@ -126,7 +127,7 @@ patch.set(kvm_main.kvm_mmu_notifier_ops, "after_oom_unregister",
 async def kvm_destroy_vm(kvm):
     if await hlist_unhashed(kvm.mmu_notifier.hlist):
         await mmu_notifier_barrier()      # "Subscription removed by OOM"
-        mn.mmdrop(kvm.mm)
+        mmdrop(kvm.mm)
     else:
         await mn.mmu_notifier_unregister(kvm.mmu_notifier, kvm.mm)
     await _oom_hooks.kvm_fixup_counts(kvm)

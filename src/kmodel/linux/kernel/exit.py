@@ -14,6 +14,9 @@ from __future__ import annotations
 from ...engine import WRITE, Op
 from ..fs.file import exit_files
 from .core import kfunc
+from .fork import mmput
+from .locking.rwsem import down_read, up_read
+from .locking.spinlock import spin_lock, spin_unlock
 from .sched import current, do_exit_now
 from .task_work import exit_task_work
 
@@ -35,9 +38,6 @@ async def do_exit(code: int = 9) -> None:
 async def exit_mm() -> None:
     """kernel/exit.c: exit_mm: under mmap_read_lock and task_lock, current->mm = NULL
     (so find_lock_task_mm no longer picks this thread), then mmput."""
-    from ..mm.mmap import mmput
-    from .locking.rwsem import down_read, up_read
-    from .locking.spinlock import spin_lock, spin_unlock
     ts = current()
     mm = ts.mm
     if mm is None:

@@ -1,76 +1,23 @@
-"""include/linux/sched/mm.h and kernel/fork.c: the two reference counts of an mm_struct.
+"""kernel/fork.c: mmput, the drop of an mm_struct's ``mm_users`` (the address space): the
+last mmput tears it down (__mmput -> exit_mmap) and drops the mm_count reference the
+users share.  mmgrab/mmdrop/mmget/mmget_not_zero, and mmdrop's __mmdrop and free_mm,
+are include/sched_mm.py's (include/linux/sched/mm.h).
 
-- ``mm_count`` (mmgrab/mmdrop) keeps the struct itself: the last mmdrop frees it
-  (__mmdrop -> free_mm, a kmem_cache_free: with KASAN the object is poisoned).
-- ``mm_users`` (mmget/mmget_not_zero/mmput) keeps the address space: the last mmput tears
-  it down (__mmput -> exit_mmap) and drops the mm_count reference the users share.
+Both counts are atomic_t: the kernel does not check them.  A reference never dropped
+shows as a struct that is never freed, which kmemleak reports (kmemleak_check_mm, for a
+run that should have freed it).
 
-Both are atomic_t: the kernel does not check them.  A drop below zero shows as what it
-is -- an access to the freed mm_struct, which KASAN reports ("slab-use-after-free ...
-Write of mm_struct->mm_count") -- and a reference never dropped as a struct that is never
-freed, which kmemleak reports (kmemleak_check_mm, for a run that should have freed it).
-
-Simplified: mmgrab/mmdrop/mmget are not visible ops of their own (they are atomic
-increments and decrements done next to the caller's other steps); mmput and
-mmget_not_zero, whose result decides what the caller does next, are.
+Simplified: mmput, whose result decides what the caller does next, is a visible op.
 """
 
 from __future__ import annotations
 
 from ...engine import Report, current_execution
 from ..include.rwonce import atomic_rmw
+from ..include.sched_mm import mmdrop
+from ..mm.mmap import exit_mmap
 from .core import kfunc
-from .sched import current, might_sleep
-
-
-def _kasan_touch(mm, field: str) -> None:
-    """The KASAN check compiled into atomic_inc/atomic_dec_and_test of mm->field."""
-    if getattr(mm, "kasan_freed", None) is not None:
-        from ..mm.kasan import kasan_check
-        kasan_check(mm, field, True)
-
-
-def mmgrab(mm) -> None:
-    """sched/mm.h: mmgrab: atomic_inc(&mm->mm_count) -- pins the struct, not the address
-    space."""
-    _kasan_touch(mm, "mm_count")
-    mm.mm_count += 1
-
-
-def mmdrop(mm) -> None:
-    """sched/mm.h: mmdrop: atomic_dec_and_test(&mm->mm_count), the last one __mmdrop."""
-    _kasan_touch(mm, "mm_count")
-    mm.mm_count -= 1
-    if mm.mm_count == 0:
-        __mmdrop(mm)
-
-
-def __mmdrop(mm) -> None:
-    """kernel/fork.c: __mmdrop: WARN_ON_ONCE(mm == current->mm), then (past the teardown
-    of what the model does not have) free_mm: the mm_struct goes back to mm_cachep."""
-    from .panic import WARN_ON_ONCE
-    WARN_ON_ONCE(current().mm is mm, "mm == current->mm")
-    free_mm(mm)
-
-
-def free_mm(mm) -> None:
-    """kernel/fork.c: free_mm: kmem_cache_free(mm_cachep, mm); KASAN poisons it."""
-    from ..mm.slab import kfree
-    kfree(mm)
-
-
-def mmget(mm) -> None:
-    """sched/mm.h: mmget: atomic_inc(&mm->mm_users)."""
-    _kasan_touch(mm, "mm_users")
-    mm.mm_users += 1
-
-
-@kfunc("include/linux/sched/mm.h", inline=True)
-async def mmget_not_zero(mm) -> bool:
-    """sched/mm.h: mmget_not_zero: atomic_inc_not_zero(&mm->mm_users)."""
-    n = await atomic_rmw(mm, "mm_users", lambda v: v + 1 if v else v,
-                         "atomic_inc_not_zero(&mm->mm_users)")
-    return n != 0
+from .sched import might_sleep
 
 
 @kfunc("kernel/fork.c")
@@ -85,7 +32,6 @@ async def mmput(mm) -> None:
 @kfunc("kernel/fork.c")
 async def __mmput(mm) -> None:
     """kernel/fork.c: __mmput: exit_mmap, then the users' mm_count reference goes."""
-    from ..mm.mmap import exit_mmap
     await exit_mmap(mm)
     mmdrop(mm)
 

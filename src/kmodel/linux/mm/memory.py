@@ -12,8 +12,10 @@ from __future__ import annotations
 from ...engine import WRITE, Op
 from ..include.bitops import test_bit
 from ..kernel.core import call_trace, culprit, kernel, kfunc
+from ..kernel.locking.spinlock import spin_lock, spin_unlock
 from ..kernel.sched import current
 from ..lib.dump_stack import dump_stack, report_splat
+from . import mmu_notifier as mn
 from .mm_types import MMF_UNSTABLE, page
 
 class mmu_gather:
@@ -78,12 +80,10 @@ def report_uaf(p: page, what: str, access: str) -> None:
 
 
 async def pte_offset_map_lock(vma) -> None:
-    from ..kernel.locking.spinlock import spin_lock
     await spin_lock(vma.ptl)
 
 
 async def pte_unmap_unlock(vma) -> None:
-    from ..kernel.locking.spinlock import spin_unlock
     await spin_unlock(vma.ptl)
 
 
@@ -165,7 +165,6 @@ async def wp_page_copy(vma, addr: int, old: page) -> bool:
     one the fault saw (pte_same) -- a concurrent zap or fault may have changed it, and
     then the copy is freed and the fault returns to be retried.  After the end of the
     range, the old page loses the mapping's reference (if replaced) and the fault's."""
-    from . import mmu_notifier as mn
     new = alloc_page()
     rng = mn.mmu_notifier_range(vma.vm_mm, addr, addr + 1, blockable=True, event="CLEAR")
     await mn.mmu_notifier_invalidate_range_start(rng)
@@ -189,7 +188,6 @@ async def wp_page_copy(vma, addr: int, old: page) -> bool:
 async def zap_page_range_single(vma, start: int, end: int) -> None:
     """mm/memory.c: zap_page_range_single (madvise(MADV_DONTNEED)): a blockable
     invalidation around the unmap, then free."""
-    from . import mmu_notifier as mn
     rng = mn.mmu_notifier_range(vma.vm_mm, start, end, blockable=True, event="CLEAR")
     tlb = tlb_gather_mmu(vma.vm_mm)
     await mn.mmu_notifier_invalidate_range_start(rng)

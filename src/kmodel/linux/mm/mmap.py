@@ -6,7 +6,6 @@ from __future__ import annotations
 from ..include.bitops import set_bit
 from ..kernel.core import kfunc
 from ..kernel.locking.rwsem import down_read, down_write, up_read, up_write
-from ..kernel.fork import __mmput, mmput  # noqa: F401  (callers import it from here)
 from . import memory, mmu_notifier as mn
 from .mm_types import MMF_OOM_SKIP
 

@@ -30,7 +30,7 @@ from ..include.list import hlist_add_head_rcu_at_setup, hlist_empty, hlist_entry
 from ..include.rculist import hlist_del_init_rcu, hlist_for_each_entry_srcu
 from ..include.rwonce import load
 from ..kernel.core import kernel, kfunc
-from ..kernel.fork import mmdrop, mmgrab  # noqa: F401  (kernel/fork.c; patches use mn.mmgrab)
+from ..include.sched_mm import mmdrop
 from ..kernel.locking.lockdep import lock_map_acquire, lock_map_release
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ..kernel.panic import BUG_ON, WARN_ON

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
 from ..include.bitops import set_bit, test_and_set_bit, test_bit
+from ..include.sched_mm import mmdrop, mmgrab
 from ..kernel.core import kernel, kfunc
 from ..kernel.locking.rwsem import down_read_killable, down_read_trylock, up_read
 from ..kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
@@ -110,13 +111,13 @@ async def __oom_kill_process(victim, message: str) -> None:
         return
     victim = p
     mm = victim.mm
-    mn.mmgrab(mm)
+    mmgrab(mm)
     await do_send_sig_info(SIGKILL, victim, PIDTYPE_TGID)
     mark_oom_victim(victim)
     reaper_state().log.append(f"{message}: Killed process {victim.pid} ({victim.comm})")
     await task_unlock(victim)
     await queue_oom_reaper(victim)
-    mn.mmdrop(mm)
+    mmdrop(mm)
 
 
 def mark_oom_victim(tsk) -> None:
@@ -124,7 +125,7 @@ def mark_oom_victim(tsk) -> None:
     mmgrab)."""
     if tsk.signal.oom_mm is None:
         tsk.signal.oom_mm = tsk.mm
-        mn.mmgrab(tsk.mm)
+        mmgrab(tsk.mm)
 
 
 @kfunc("mm/oom_kill.c")
@@ -228,16 +229,16 @@ async def process_mrelease(victim) -> int:
     if p is None:
         return -3
     mm = p.mm
-    mn.mmgrab(mm)
+    mmgrab(mm)
     reap = task_will_free_mem(p)
     await task_unlock(p)
     ret = 0
     if reap:
         if await down_read_killable(mm.mmap_lock):     # mmap_read_lock_killable
-            mn.mmdrop(mm)
+            mmdrop(mm)
             return -4                                   # -EINTR
         if not await test_bit(MMF_OOM_SKIP, mm) and not await __oom_reap_task_mm(mm):
             ret = -11
         await up_read(mm.mmap_lock)
-    mn.mmdrop(mm)
+    mmdrop(mm)
     return ret

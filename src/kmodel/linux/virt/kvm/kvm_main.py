@@ -13,6 +13,7 @@ from __future__ import annotations
 from ....engine import READ, WRITE, Op
 from ...fs.file import file_operations
 from ...include.rwonce import load, store
+from ...include.sched_mm import mmdrop
 from ...kernel.core import call_trace, kernel, kfunc
 from ...kernel.locking.mutex import mutex_lock, mutex_lock_killable, mutex_unlock
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, write_lock, write_unlock
@@ -445,7 +446,7 @@ async def kvm_destroy_vm_free(kvm, mm) -> None:
     await Op((kvm, "memslots"), WRITE, "kvm_free_memslots()")
     kvm.destroyed = True
     kvm_arch_free_vm(kvm)
-    mn.mmdrop(mm)
+    mmdrop(mm)
 
 
 def kvm_arch_free_vm(kvm) -> None:
