@@ -24,12 +24,6 @@ PACKAGE = "kmodel"
 # sleeping locks' shared waiter and killable wait (locking/lock_wait.py apart from rwsem.py
 # and rwbase_rt.py) were untied so.
 KNOWN_CYCLES = {
-    # PREEMPT_RT's rw_semaphore is rwbase_rt (rwsem.py calls it), and rwbase_rt's waits use
-    # rwsem.py's lock_waiter and killable wait loop (untied in the next commit).
-    "rwsem-rwbase": {
-        "kmodel.linux.kernel.locking.rwsem",
-        "kmodel.linux.kernel.locking.rwbase_rt",
-    },
     "kvm-arch": {
         "kmodel.linux.virt.kvm.kvm_main",
         "kmodel.linux.arch.x86.kvm.mmu",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ...engine import WRITE, Op
 from ..kernel.core import kfunc
-from ..kernel.locking.rwsem import EINTR, down_read, down_write_killable, downgrade_write, \
+from ..kernel.locking.lock_wait import EINTR
+from ..kernel.locking.rwsem import down_read, down_write_killable, downgrade_write, \
     up_read, up_write
 from . import memory, mmu_notifier as mn, page_alloc
 

@@ -6,7 +6,7 @@ TASK_KILLABLE) sleeps in TASK_KILLABLE on the mutex's wait list: the unlock wake
 first waiter (__mutex_unlock_slowpath -> wake_q), which takes the lock with a trylock
 under wait_lock; a fatal signal ends the wait with -EINTR, the waiter leaving the list
 (the kernel checks the signal only after that trylock, so a woken waiter never drops a
-free lock).  Its wait is rwsem.py's killable wait loop (lock_wait_killable).
+free lock).  Its wait is lock_wait.py's killable wait loop (lock_wait_killable).
 
 Simplified: an uninterruptible waiter is not queued -- it waits for the mutex to be
 free and any such waiter can take it (the kernel's FIFO wait list plus optimistic
@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from ....engine import ACQ_W, REL_W, TRY_W, WRITE, Op
 from ..core import kernel, kfunc
-from .lockdep import LD_WAIT_SLEEP
 from ..sched import TASK_KILLABLE, Blocked, current, might_sleep
+from .lock_wait import EINTR, lock_wait_killable, queue_killable, wake_up_q
+from .lockdep import LD_WAIT_SLEEP
 
 
 class mutex:
@@ -70,7 +71,6 @@ async def __mutex_lock_killable_slowpath(lock: mutex) -> int:
     caller's step, under wait_lock), then loop: sleep until woken (by the unlock or the
     signal); under wait_lock, __mutex_trylock -- taking the lock if it is free -- and only
     then signal_pending_state: -EINTR, the waiter removed (__mutex_remove_waiter)."""
-    from .rwsem import EINTR, lock_wait_killable, queue_killable
     ts = current()
     w = queue_killable(lock, write=True)
     while True:
@@ -97,5 +97,4 @@ async def mutex_unlock(lock: mutex) -> None:
     await Op(lock, REL_W, f"mutex_unlock({lock.name})")
     lock.owner = None
     if lock.waiters:
-        from .rwsem import wake_up_q
         await wake_up_q(lock.waiters[:1])

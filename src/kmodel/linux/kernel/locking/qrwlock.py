@@ -18,7 +18,7 @@ from __future__ import annotations
 from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_W, Op
 from ..core import kfunc
 from ..sched import Blocked, current
-from .rwsem import lock_waiter
+from .lock_wait import lock_waiter
 
 SOFTIRQ_MASK = 0xff00
 HARDIRQ_MASK = 0xf0000

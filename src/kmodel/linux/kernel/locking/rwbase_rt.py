@@ -17,7 +17,7 @@ waiter ends its wait on a fatal signal with -EINTR: a reader blocked on the rtmu
 leaves its wait list (rt_mutex_slowlock_block -> remove_waiter); a writer leaves the
 rtmutex's wait list, or, once it holds the rtmutex and waits for the readers, gives the
 lock back (__rwbase_write_unlock: READER_BIAS restored, the rtmutex to its next waiter).
-Killable waits use rwsem.py's wait loop (lock_wait_killable): the grant or the last
+Killable waits use lock_wait.py's wait loop (lock_wait_killable): the grant or the last
 reader's exit wakes the sleeper.
 
 Simplified: rtmutex priority ordering is FIFO (the model's tasks have one priority), and
@@ -29,7 +29,7 @@ from __future__ import annotations
 from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W, WRITE, Op
 from ..core import kfunc
 from ..sched import TASK_KILLABLE, Blocked, current
-from .rwsem import EINTR, lock_waiter, lock_wait_killable, queue_killable, wake_up_q
+from .lock_wait import EINTR, lock_waiter, lock_wait_killable, queue_killable, wake_up_q
 
 
 def rwbase_release_rtmutex(rwb) -> list:

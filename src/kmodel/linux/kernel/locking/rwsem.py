@@ -16,7 +16,7 @@ down_write_killable (mmap_read_lock_killable, mmap_write_lock_killable), which s
 TASK_KILLABLE: a fatal signal ends the wait with -EINTR, the waiter leaving the queue
 (the out_nolock path; a waiting writer that leaves from the head lets the readers queued
 behind it go, rwsem_del_wake_waiter).  A killable wait is the kernel's wait loop
-(lock_wait_killable): the task sleeps on its own state, and whoever grants it the lock
+(lock_wait.py's lock_wait_killable): the task sleeps on its own state, and whoever grants it the lock
 wakes it (wake_up_q) -- so a grant and a SIGKILL are two events on the sleeper that the
 search orders both ways.
 
@@ -34,76 +34,13 @@ hides races from this engine's DPOR.
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, ACQ_W, READ, REL_R, REL_W, TRY_R, TRY_W, WRITE, Op
+from ....engine import ACQ_R, ACQ_W, REL_R, REL_W, TRY_R, TRY_W, WRITE, Op
 from ..core import kernel, kfunc
-from ..sched import TASK_KILLABLE, TASK_RUNNING, TASK_UNINTERRUPTIBLE, Blocked, current, might_sleep, sigpending
+from ..sched import TASK_KILLABLE, TASK_UNINTERRUPTIBLE, Blocked, current, might_sleep
+from .lock_wait import EINTR, lock_waiter, lock_wait_killable, queue_killable, wake_up_q
 from .lockdep import LD_WAIT_SLEEP
-
-
-class lock_waiter:
-    """struct rwsem_waiter / rt_mutex_waiter / mutex_waiter: who waits, for what, and
-    whether the waker has granted it the lock (waiter->task = NULL in rwsem_mark_wake).
-    A killable waiter sleeps on its task state and must be woken (``killable``);
-    ``waiting`` is true until it has left the lock's wait (granted or killed)."""
-    __slots__ = ("task", "write", "granted", "killable", "waiting")
-
-    def __init__(self, task, write: bool, killable: bool = False):
-        self.task = task
-        self.write = write
-        self.granted = False
-        self.killable = killable
-        self.waiting = True
-
-
-EINTR = -4
-
-
-def queue_killable(lock, write: bool) -> lock_waiter:
-    """Queue a killable waiter, the task's state already TASK_KILLABLE (the slow paths
-    set it under wait_lock, before the first check of the wait loop)."""
-    ts = current()
-    w = lock_waiter(ts, write, killable=True)
-    lock.waiters.append(w)
-    ts.state = TASK_KILLABLE
-    return w
-
-
-async def lock_wait_killable(lock, w: lock_waiter, label: str, ready=None) -> bool:
-    """The TASK_KILLABLE wait loop of the sleeping locks' slow paths (rwsem.c
-    rwsem_down_{read,write}_slowpath, mutex.c __mutex_lock_common, rtmutex.c
-    rt_mutex_slowlock_block): until ``ready()`` (by default: the waker granted the
-    lock), check for a fatal signal (signal_pending_state, its own step on the pending
-    set, ordered against the sender's sigaddset), then schedule() until a wake-up (the
-    granter's wake_up_q or signal_wake_up).  True once ready; False when a fatal signal
-    is pending -- the caller then takes wait_lock and leaves (out_nolock), after checking
-    once more that the lock was not granted meanwhile."""
-    ts = current()
-    ready = ready or (lambda: w.granted)
-    while True:
-        if ready():
-            ts.state = TASK_RUNNING
-            return True
-        await Op(sigpending(ts), READ, f"signal_pending_state(TASK_KILLABLE, {ts.comm})")
-        if ts.sigkill_pending:
-            ts.state = TASK_RUNNING
-            return False
-        await Blocked(ts, READ, f"{label} [TASK_KILLABLE]",
-                      lambda: ts.state == TASK_RUNNING, "K")
-        if not ready():
-            ts.state = TASK_KILLABLE                 # set_current_state(state)
-
-
-async def wake_up_q(woken: list) -> None:
-    """kernel/sched/core.c: wake_up_q, after the waker dropped wait_lock: wake each
-    killable waiter it granted (an uninterruptible waiter here waits on the lock itself
-    and needs no wake-up op).  A waiter that already left its wait is not woken again
-    (the kernel's spurious wake-up, absorbed by the waits' loops, is not modelled)."""
-    for w in woken:
-        if not w.killable:
-            continue
-        await Op(w.task, WRITE, f"wake_up_q -> wake_up_process({w.task.comm})")
-        if w.waiting:
-            w.task.state = TASK_RUNNING
+from .rwbase_rt import rwbase_read_lock, rwbase_read_trylock, rwbase_read_unlock, \
+    rwbase_release_rtmutex, rwbase_write_lock, rwbase_write_unlock
 
 
 class rw_semaphore:
@@ -175,7 +112,6 @@ async def down_read(sem: rw_semaphore, killable: bool = False) -> None:
     might_sleep("kernel/locking/rwsem.c", 1527)
     kernel().lockdep.acquire(sem.name, 1, sem)
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_read_lock
         await rwbase_read_lock(sem, f"down_read({sem.name})", "D")
         return
     # A reader can only get as far as its fast path while no writer holds the lock (the
@@ -234,7 +170,6 @@ async def down_read_killable(sem: rw_semaphore) -> int:
     might_sleep("kernel/locking/rwsem.c", 1542)
     kernel().lockdep.acquire(sem.name, 1, sem)
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_read_lock
         ret = await rwbase_read_lock(sem, f"down_read_killable({sem.name})", "K")
     else:
         await Op(sem, TRY_R, f"down_read_killable({sem.name})")
@@ -252,7 +187,6 @@ async def down_read_trylock(sem: rw_semaphore) -> bool:
     """rwsem.c: down_read_trylock -> __down_read_trylock: fails on a writer and on
     waiters (RWSEM_READ_FAILED_MASK)."""
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_read_trylock
         if not await rwbase_read_trylock(sem, f"down_read_trylock({sem.name})"):
             return False
         kernel().lockdep.acquire(sem.name, 1, sem, trylock=True)
@@ -270,7 +204,6 @@ async def up_read(sem: rw_semaphore) -> None:
     """rwsem.c: up_read -> __up_read: the last reader out wakes the waiters."""
     kernel().lockdep.release(sem.name, sem)
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_read_unlock
         await rwbase_read_unlock(sem, f"up_read({sem.name})")
         return
     await Op(sem, REL_R, f"up_read({sem.name})")
@@ -287,7 +220,6 @@ async def down_write(sem: rw_semaphore) -> None:
     might_sleep("kernel/locking/rwsem.c", 1580)
     kernel().lockdep.acquire(sem.name, 0, sem)
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_write_lock
         await rwbase_write_lock(sem, f"down_write({sem.name})", "D")
         return
     # The writer tries at once: it takes a free lock, or queues (also while readers hold
@@ -329,7 +261,6 @@ async def down_write_killable(sem: rw_semaphore) -> int:
     might_sleep("kernel/locking/rwsem.c", 1602)
     kernel().lockdep.acquire(sem.name, 0, sem)
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_write_lock
         ret = await rwbase_write_lock(sem, f"down_write_killable({sem.name})", "K")
     else:
         await Op(sem, TRY_W, f"down_write_killable({sem.name})")
@@ -346,7 +277,6 @@ async def down_write_killable(sem: rw_semaphore) -> int:
 async def up_write(sem: rw_semaphore) -> None:
     kernel().lockdep.release(sem.name, sem)
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_write_unlock
         await rwbase_write_unlock(sem, f"up_write({sem.name})")
         return
     await Op(sem, REL_W, f"up_write({sem.name})")
@@ -362,7 +292,6 @@ async def downgrade_write(sem: rw_semaphore) -> None:
     sem.owner = None
     sem.readers += 1
     if kernel().config.PREEMPT_RT:
-        from .rwbase_rt import rwbase_release_rtmutex
         woken = rwbase_release_rtmutex(sem)
     else:
         woken = rwsem_mark_wake(sem)
