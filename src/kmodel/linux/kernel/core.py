@@ -66,34 +66,28 @@ def kernel_function(fn, source: str, inline: bool = False):
     return call
 
 
-def kfunc(source: str, inline: bool = False):
+# Frames a report looks past to name the code that called a lock, as lockdep's "at:"
+# does: the detectors' own (plain functions, not kfuncs) and every locking primitive's,
+# which declares itself (``@kfunc(..., primitive=True)`` adds its name here).
+PRIMITIVE_FRAMES: set[str] = {"__might_resched", "__might_sleep", "__schedule_bug", "__warn"}
+
+
+def kfunc(source: str, inline: bool = False, primitive: bool = False):
     """Decorator for a modelled kernel function; ``source`` names its file in the tree.
     ``inline`` marks an __always_inline function: it does not appear in call traces, as
-    in the kernel's.  The body actually run is ``call.impl``, which a patch may replace
-    (by name: the function is registered in ``REGISTRY``).
+    in the kernel's.  ``primitive`` marks a locking primitive's function (the lock and
+    unlock entry points and their slow paths): a report names the first frame past it,
+    its caller (``PRIMITIVE_FRAMES``).  The body actually run is ``call.impl``, which a
+    patch may replace (by name: the function is registered in ``REGISTRY``).
     """
     def deco(fn):
         call = kernel_function(fn, source, inline)
         REGISTRY[fn.__name__] = call
         SOURCES[fn.__name__] = source
+        if primitive:
+            PRIMITIVE_FRAMES.add(fn.__name__)
         return call
     return deco
-
-
-# Frames of the detectors and of the locking primitives themselves: a report names the
-# first frame past them, the code that called the lock, as lockdep's "at:" does.
-PRIMITIVE_FRAMES = frozenset((
-    "__might_resched", "__might_sleep", "__schedule_bug", "__warn",
-    "rt_spin_lock", "rt_spin_unlock", "rt_read_lock", "rt_read_unlock", "rt_write_lock",
-    "rt_write_unlock", "_raw_spin_lock", "_raw_spin_unlock", "_raw_read_lock",
-    "_raw_read_unlock", "_raw_write_lock", "_raw_write_unlock", "mutex_lock",
-    "mutex_unlock", "down_read", "down_read_trylock", "down_write", "up_read", "up_write",
-    "srcu_read_lock", "srcu_read_unlock", "schedule",
-    "rwsem_down_read_slowpath", "rwsem_down_write_slowpath", "queued_read_lock_slowpath",
-    "queued_write_lock_slowpath", "rwbase_read_lock", "__rwbase_read_lock",
-    "rwbase_write_lock", "down_read_killable", "down_write_killable", "mutex_lock_killable",
-    "__mutex_lock_killable_slowpath", "downgrade_write",
-))
 
 
 def culprit(trace: list[str], default: str = "") -> str:

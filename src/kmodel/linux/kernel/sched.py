@@ -170,7 +170,7 @@ def __set_current_state(state: int) -> None:
     current().state = state
 
 
-@kfunc("kernel/sched/core.c")
+@kfunc("kernel/sched/core.c", primitive=True)
 async def schedule() -> None:
     """kernel/sched/core.c: schedule: schedule_debug's checks, then sleep until a wake-up
     makes the task runnable again (a TASK_RUNNING task comes straight back)."""

@@ -37,7 +37,7 @@ class mutex:
         return self.owner is None
 
 
-@kfunc("kernel/locking/mutex.c")
+@kfunc("kernel/locking/mutex.c", primitive=True)
 async def mutex_lock(lock: mutex) -> None:
     """mutex.c: mutex_lock: might_sleep(), lockdep, then sleep uninterruptibly until
     the owner releases it."""
@@ -47,7 +47,7 @@ async def mutex_lock(lock: mutex) -> None:
     lock.owner = current()
 
 
-@kfunc("kernel/locking/mutex.c")
+@kfunc("kernel/locking/mutex.c", primitive=True)
 async def mutex_lock_killable(lock: mutex) -> int:
     """mutex.c: mutex_lock_killable: might_sleep(), lockdep's acquire, the fast path
     (__mutex_trylock_fast), else __mutex_lock_killable_slowpath -> __mutex_lock(lock,
@@ -65,7 +65,7 @@ async def mutex_lock_killable(lock: mutex) -> int:
     return ret
 
 
-@kfunc("kernel/locking/mutex.c")
+@kfunc("kernel/locking/mutex.c", primitive=True)
 async def __mutex_lock_killable_slowpath(lock: mutex) -> int:
     """mutex.c: __mutex_lock_common(lock, TASK_KILLABLE): queue on the wait list (in the
     caller's step, under wait_lock), then loop: sleep until woken (by the unlock or the
@@ -89,7 +89,7 @@ async def __mutex_lock_killable_slowpath(lock: mutex) -> int:
         ts.state = TASK_KILLABLE                      # set_current_state(state)
 
 
-@kfunc("kernel/locking/mutex.c")
+@kfunc("kernel/locking/mutex.c", primitive=True)
 async def mutex_unlock(lock: mutex) -> None:
     """mutex.c: mutex_unlock: release; with waiters, __mutex_unlock_slowpath wakes the
     first one (it then takes the lock itself)."""

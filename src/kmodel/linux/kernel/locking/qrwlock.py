@@ -63,7 +63,7 @@ async def queued_read_lock(lock, label: str) -> None:
     await queued_read_lock_slowpath(lock)
 
 
-@kfunc("kernel/locking/qrwlock.c")
+@kfunc("kernel/locking/qrwlock.c", primitive=True)
 async def queued_read_lock_slowpath(lock) -> None:
     """qrwlock.c: queued_read_lock_slowpath: in interrupt context, spin only until no
     writer holds the lock; otherwise queue on wait_lock behind the waiting writer."""
@@ -87,7 +87,7 @@ async def queued_write_lock(lock, label: str) -> None:
     await queued_write_lock_slowpath(lock)
 
 
-@kfunc("kernel/locking/qrwlock.c")
+@kfunc("kernel/locking/qrwlock.c", primitive=True)
 async def queued_write_lock_slowpath(lock) -> None:
     """qrwlock.c: queued_write_lock_slowpath: queue on wait_lock; at its head, set
     _QW_WAITING and spin until the readers have left."""

@@ -60,7 +60,7 @@ async def rwbase_read_trylock(rwb, label: str) -> bool:
     return True
 
 
-@kfunc("kernel/locking/rwbase_rt.c")
+@kfunc("kernel/locking/rwbase_rt.c", primitive=True)
 async def rwbase_read_lock(rwb, label: str, how: str) -> int:
     """rwbase_read_lock: the fast path, else __rwbase_read_lock: block on the rtmutex the
     writer holds, take the read lock once it is handed over.  Killable (``how`` "K"):
@@ -77,7 +77,7 @@ async def rwbase_read_lock(rwb, label: str, how: str) -> int:
     return await __rwbase_read_lock(rwb, how)
 
 
-@kfunc("kernel/locking/rwbase_rt.c")
+@kfunc("kernel/locking/rwbase_rt.c", primitive=True)
 async def __rwbase_read_lock(rwb, how: str) -> int:
     """__rwbase_read_lock: rwbase_rtmutex_slowlock_locked(rtm, state): wait for the
     rtmutex; on success take the read lock and drop the rtmutex (done by the waker
@@ -111,7 +111,7 @@ async def rwbase_read_unlock(rwb, label: str) -> None:
         await wake_up_q([writer])
 
 
-@kfunc("kernel/locking/rwbase_rt.c")
+@kfunc("kernel/locking/rwbase_rt.c", primitive=True)
 async def rwbase_write_lock(rwb, label: str, how: str) -> int:
     """rwbase_write_lock: take the rtmutex (waiting behind its earlier waiters), remove
     READER_BIAS, then wait until no reader is inside and mark it write-locked."""

@@ -105,7 +105,7 @@ def rwsem_del_wake_waiter(sem: rw_semaphore, w: lock_waiter) -> list:
     return []
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def down_read(sem: rw_semaphore, killable: bool = False) -> None:
     """rwsem.c: down_read: might_sleep(), lockdep's rwsem_acquire_read (a non-recursive
     read), then __down_read."""
@@ -124,7 +124,7 @@ async def down_read(sem: rw_semaphore, killable: bool = False) -> None:
     await rwsem_down_read_slowpath(sem)
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def rwsem_down_read_slowpath(sem: rw_semaphore, state: int = TASK_UNINTERRUPTIBLE) -> int:
     """rwsem.c: rwsem_down_read_slowpath: queue -- behind a waiting writer too -- and
     sleep until rwsem_mark_wake grants the read lock.  (Its lock stealing, of a lock with
@@ -157,7 +157,7 @@ async def rwsem_out_nolock(sem: rw_semaphore, w: lock_waiter) -> int:
     return EINTR
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def down_read_killable(sem: rw_semaphore) -> int:
     """rwsem.c: down_read_killable (mmap_read_lock_killable): lockdep's acquire, then
     __down_read_common(sem, TASK_KILLABLE): the fast path (rwsem_read_trylock, which
@@ -182,7 +182,7 @@ async def down_read_killable(sem: rw_semaphore) -> int:
     return ret
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def down_read_trylock(sem: rw_semaphore) -> bool:
     """rwsem.c: down_read_trylock -> __down_read_trylock: fails on a writer and on
     waiters (RWSEM_READ_FAILED_MASK)."""
@@ -199,7 +199,7 @@ async def down_read_trylock(sem: rw_semaphore) -> bool:
     return True
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def up_read(sem: rw_semaphore) -> None:
     """rwsem.c: up_read -> __up_read: the last reader out wakes the waiters."""
     kernel().lockdep.release(sem.name, sem)
@@ -212,7 +212,7 @@ async def up_read(sem: rw_semaphore) -> None:
         await wake_up_q(rwsem_mark_wake(sem))
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def down_write(sem: rw_semaphore) -> None:
     """rwsem.c: down_write: might_sleep(), lockdep, then __down_write: the fast path
     needs the count to be 0 (no holder, no waiter); otherwise queue and sleep until the
@@ -231,7 +231,7 @@ async def down_write(sem: rw_semaphore) -> None:
     await rwsem_down_write_slowpath(sem)
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def rwsem_down_write_slowpath(sem: rw_semaphore,
                                     state: int = TASK_UNINTERRUPTIBLE) -> int:
     """rwsem.c: rwsem_down_write_slowpath: queue, then sleep until the lock is free and
@@ -251,7 +251,7 @@ async def rwsem_down_write_slowpath(sem: rw_semaphore,
     return await rwsem_out_nolock(sem, w)
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def down_write_killable(sem: rw_semaphore) -> int:
     """rwsem.c: down_write_killable (mmap_write_lock_killable: munmap, brk, mmap...):
     might_sleep(), lockdep's acquire, then __down_write_common(sem, TASK_KILLABLE): the
@@ -273,7 +273,7 @@ async def down_write_killable(sem: rw_semaphore) -> int:
     return ret
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def up_write(sem: rw_semaphore) -> None:
     kernel().lockdep.release(sem.name, sem)
     if kernel().config.PREEMPT_RT:
@@ -284,7 +284,7 @@ async def up_write(sem: rw_semaphore) -> None:
     await wake_up_q(rwsem_mark_wake(sem))
 
 
-@kfunc("kernel/locking/rwsem.c")
+@kfunc("kernel/locking/rwsem.c", primitive=True)
 async def downgrade_write(sem: rw_semaphore) -> None:
     """rwsem.c: downgrade_write: the writer becomes a reader without letting another
     writer in between, and wakes the queued readers (rwsem_downgrade_wake)."""

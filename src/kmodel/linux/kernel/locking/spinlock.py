@@ -123,12 +123,12 @@ async def _spin_release(lock, label: str, irq: bool) -> None:
         ts.irqs_disabled -= 1
 
 
-@kfunc("kernel/locking/spinlock.c")
+@kfunc("kernel/locking/spinlock.c", primitive=True)
 async def _raw_spin_lock(lock, label: str, irq: bool = False) -> None:
     await _spin_acquire(lock, label, irq)
 
 
-@kfunc("kernel/locking/spinlock.c")
+@kfunc("kernel/locking/spinlock.c", primitive=True)
 async def _raw_spin_unlock(lock, label: str, irq: bool = False) -> None:
     await _spin_release(lock, label, irq)
 
@@ -139,7 +139,7 @@ def read_lock_is_recursive() -> bool:
     return kernel().config.PREEMPT_RT or in_interrupt()
 
 
-@kfunc("kernel/locking/spinlock.c")
+@kfunc("kernel/locking/spinlock.c", primitive=True)
 async def _raw_read_lock(lock, label: str, irq: bool = False) -> None:
     ts = current()
     if irq:
@@ -150,7 +150,7 @@ async def _raw_read_lock(lock, label: str, irq: bool = False) -> None:
     await queued_read_lock(lock, label)
 
 
-@kfunc("kernel/locking/spinlock.c")
+@kfunc("kernel/locking/spinlock.c", primitive=True)
 async def _raw_read_unlock(lock, label: str, irq: bool = False) -> None:
     ts = current()
     kernel().lockdep.release(lock.name, lock)
@@ -160,7 +160,7 @@ async def _raw_read_unlock(lock, label: str, irq: bool = False) -> None:
         ts.irqs_disabled -= 1
 
 
-@kfunc("kernel/locking/spinlock.c")
+@kfunc("kernel/locking/spinlock.c", primitive=True)
 async def _raw_write_lock(lock, label: str, irq: bool = False) -> None:
     ts = current()
     if irq:
@@ -170,7 +170,7 @@ async def _raw_write_lock(lock, label: str, irq: bool = False) -> None:
     await queued_write_lock(lock, label)
 
 
-@kfunc("kernel/locking/spinlock.c")
+@kfunc("kernel/locking/spinlock.c", primitive=True)
 async def _raw_write_unlock(lock, label: str, irq: bool = False) -> None:
     ts = current()
     kernel().lockdep.release(lock.name, lock)
@@ -182,7 +182,7 @@ async def _raw_write_unlock(lock, label: str, irq: bool = False) -> None:
 
 # -- the PREEMPT_RT implementation -----------------------------------------------------
 
-@kfunc("kernel/locking/spinlock_rt.c")
+@kfunc("kernel/locking/spinlock_rt.c", primitive=True)
 async def rt_spin_lock(lock, label: str) -> None:
     """spinlock_rt.c: rt_spin_lock: lockdep first, then __rt_spin_lock (inlined):
     rtlock_might_resched(), the rtmutex, rcu_read_lock(), migrate_disable()."""
@@ -195,7 +195,7 @@ async def rt_spin_lock(lock, label: str) -> None:
     ts.migration_disabled += 1
 
 
-@kfunc("kernel/locking/spinlock_rt.c")
+@kfunc("kernel/locking/spinlock_rt.c", primitive=True)
 async def rt_spin_unlock(lock, label: str) -> None:
     ts = current()
     kernel().lockdep.release(lock.name, lock)
@@ -205,7 +205,7 @@ async def rt_spin_unlock(lock, label: str) -> None:
     lock.owner = None
 
 
-@kfunc("kernel/locking/spinlock_rt.c")
+@kfunc("kernel/locking/spinlock_rt.c", primitive=True)
 async def rt_read_lock(lock, label: str) -> None:
     """spinlock_rt.c: rt_read_lock: rtlock_might_resched() first, then lockdep (a
     recursive read: no QUEUED_RWLOCKS on PREEMPT_RT), then rwbase_read_lock in
@@ -218,7 +218,7 @@ async def rt_read_lock(lock, label: str) -> None:
     ts.migration_disabled += 1
 
 
-@kfunc("kernel/locking/spinlock_rt.c")
+@kfunc("kernel/locking/spinlock_rt.c", primitive=True)
 async def rt_read_unlock(lock, label: str) -> None:
     ts = current()
     kernel().lockdep.release(lock.name, lock)
@@ -227,7 +227,7 @@ async def rt_read_unlock(lock, label: str) -> None:
     await rwbase_read_unlock(lock, label)
 
 
-@kfunc("kernel/locking/spinlock_rt.c")
+@kfunc("kernel/locking/spinlock_rt.c", primitive=True)
 async def rt_write_lock(lock, label: str) -> None:
     """spinlock_rt.c: rt_write_lock: rtlock_might_resched() first, then lockdep, then
     rwbase_write_lock in TASK_RTLOCK_WAIT, rcu_read_lock(), migrate_disable()."""
@@ -239,7 +239,7 @@ async def rt_write_lock(lock, label: str) -> None:
     ts.migration_disabled += 1
 
 
-@kfunc("kernel/locking/spinlock_rt.c")
+@kfunc("kernel/locking/spinlock_rt.c", primitive=True)
 async def rt_write_unlock(lock, label: str) -> None:
     ts = current()
     kernel().lockdep.release(lock.name, lock)

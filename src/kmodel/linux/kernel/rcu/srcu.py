@@ -74,7 +74,7 @@ async def _wait_for_readers(ssp: srcu_struct, snapshot: tuple, label: str, how: 
                       lambda tok=tok: tok in ssp.left, how)
 
 
-@kfunc("include/linux/srcu.h")
+@kfunc("include/linux/srcu.h", primitive=True)
 async def srcu_read_lock(ssp: srcu_struct) -> int:
     kernel().lockdep.acquire(ssp.name, 2, ssp)      # srcu_lock_acquire: recursive read
     await Op(ssp, ACQ_R, f"srcu_read_lock({ssp.name})")
@@ -85,7 +85,7 @@ async def srcu_read_lock(ssp: srcu_struct) -> int:
     return tok
 
 
-@kfunc("include/linux/srcu.h")
+@kfunc("include/linux/srcu.h", primitive=True)
 async def srcu_read_unlock(ssp: srcu_struct, idx: int) -> None:
     kernel().lockdep.release(ssp.name, ssp)
     await Op(ssp, REL_R, f"srcu_read_unlock({ssp.name})")
