@@ -25,7 +25,7 @@ import inspect
 from bisect import bisect_left
 from typing import Protocol
 
-from .ops import CLASS, LOCAL, READ, UPDATE, WRITE, Choice, Op
+from .ops import CLASS, DEC, LOCAL, READ, UPDATE, WRITE, Choice, Op
 from .report import Report
 from .schedule import encode
 
@@ -144,15 +144,18 @@ class Access:
 
 
 class _ObjState:
-    __slots__ = ("w_vc", "r_vc", "u_vc", "w_acc", "r_acc", "u_acc", "events", "accs")
+    __slots__ = ("w_vc", "r_vc", "u_vc", "d_vc", "w_acc", "r_acc", "u_acc", "d_acc", "events",
+                 "accs")
 
     def __init__(self):
         self.w_vc = None        # clock after the last write-like op
         self.r_vc = None        # join of the read-like ops since then
         self.u_vc = None        # join of the UPDATEs since then
+        self.d_vc = None        # join of the DECs since then
         self.w_acc = None       # last write, for the race detector
         self.r_acc = {}         # task index -> last read since that write
         self.u_acc = {}         # task index -> last update since that write
+        self.d_acc = {}         # task index -> last DEC since that write
         self.events = []        # indices of every event on this object (for DPOR)
         self.accs = []          # the race detector's Access of each event (or None)
 
@@ -165,7 +168,7 @@ class _ObjState:
         if n == 0:
             return False
         del ev[n:]
-        w = r = u = None
+        w = r = u = dv = None
         for i in range(n - 1, -1, -1):
             k = ev[i]
             c = CLASS[ev_op[k].kind]
@@ -174,15 +177,18 @@ class _ObjState:
                 break
             if c == 0:
                 r = _joined(r, ev_vc[k])
-            else:
+            elif c == 1:
                 u = _joined(u, ev_vc[k])
-        self.w_vc, self.r_vc, self.u_vc = w, r, u
+            else:
+                dv = _joined(dv, ev_vc[k])
+        self.w_vc, self.r_vc, self.u_vc, self.d_vc = w, r, u, dv
         if races:
             accs = self.accs
             del accs[n:]
             self.w_acc = None
             r_acc: dict = {}
             u_acc: dict = {}
+            d_acc: dict = {}
             for i in range(n - 1, -1, -1):
                 a = accs[i]
                 if a is None:
@@ -191,10 +197,10 @@ class _ObjState:
                 if kind == WRITE:
                     self.w_acc = a
                     break
-                target = r_acc if kind == READ else u_acc
+                target = r_acc if kind == READ else u_acc if kind == UPDATE else d_acc
                 if a.task not in target:
                     target[a.task] = a
-            self.r_acc, self.u_acc = r_acc, u_acc
+            self.r_acc, self.u_acc, self.d_acc = r_acc, u_acc, d_acc
         return True
 
 
@@ -416,44 +422,46 @@ class Execution:
         self.t_events[t].append(step)
         key = op.key
         kind = op.kind
+        if op.dynamic:
+            op.freeze()         # its kind where it runs, for good
         if kind != LOCAL and key >= 0:
             st = self._objs.get(key)
             if st is None:
                 st = self._objs[key] = _ObjState()
             if self.detect_races:
-                if kind == READ or kind == WRITE or kind == UPDATE:
+                if kind == READ or kind == WRITE or kind == UPDATE or kind == DEC:
                     st.accs.append(self._check_race(task, st, op, vc, local, step))
                 else:
                     st.accs.append(None)
+            # join the clocks of the earlier events it conflicts with: the last write-like
+            # one and those since it of the other commuting classes
             c = CLASS[kind]
+            if st.w_vc is not None:
+                _join(vc, st.w_vc)
+            if c != 0 and st.r_vc is not None:
+                _join(vc, st.r_vc)
+            if c != 1 and st.u_vc is not None:
+                _join(vc, st.u_vc)
+            if c != 4 and st.d_vc is not None:
+                _join(vc, st.d_vc)
             if c == 0:
-                if st.w_vc is not None:
-                    _join(vc, st.w_vc)
-                if st.u_vc is not None:
-                    _join(vc, st.u_vc)
                 if st.r_vc is None:
                     st.r_vc = list(vc)
                 else:
                     _join(st.r_vc, vc)
             elif c == 1:
-                if st.w_vc is not None:
-                    _join(vc, st.w_vc)
-                if st.r_vc is not None:
-                    _join(vc, st.r_vc)
                 if st.u_vc is None:
                     st.u_vc = list(vc)
                 else:
                     _join(st.u_vc, vc)
+            elif c == 4:
+                if st.d_vc is None:
+                    st.d_vc = list(vc)
+                else:
+                    _join(st.d_vc, vc)
             else:
-                if st.w_vc is not None:
-                    _join(vc, st.w_vc)
-                if st.r_vc is not None:
-                    _join(vc, st.r_vc)
-                    st.r_vc = None
-                if st.u_vc is not None:
-                    _join(vc, st.u_vc)
-                    st.u_vc = None
                 st.w_vc = list(vc)
+                st.r_vc = st.u_vc = st.d_vc = None
             st.events.append(step)
         tv = tuple(vc)
         self.ev_vc.append(tv)
@@ -478,6 +486,8 @@ class Execution:
             others.extend(st.r_acc.values())
         if kind != UPDATE:
             others.extend(st.u_acc.values())
+        if kind != DEC:
+            others.extend(st.d_acc.values())
         for prev in others:
             if prev.task == task.index or not (prev.plain or acc.plain):
                 continue
@@ -493,10 +503,13 @@ class Execution:
             st.w_acc = acc
             st.r_acc = {}
             st.u_acc = {}
+            st.d_acc = {}
         elif kind == READ:
             st.r_acc[task.index] = acc
-        else:
+        elif kind == UPDATE:
             st.u_acc[task.index] = acc
+        else:
+            st.d_acc[task.index] = acc
         return acc
 
     def take_over(self) -> None:

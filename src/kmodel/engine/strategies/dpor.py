@@ -33,7 +33,7 @@ from bisect import bisect_right
 
 from ..execution import Execution, ModelError, Task
 from ..explore import Strategy
-from ..ops import CLASS, CONFLICT, LOCAL, NOT_CO_ENABLED, co_enabled, conflict
+from ..ops import CLASS, CONFLICT, DEC, LOCAL, NOT_CO_ENABLED, co_enabled, conflict, may_conflict
 from .wakeup import Branch, SeqEvent, insert
 
 
@@ -156,12 +156,27 @@ class Dpor(Strategy):
         node.first = False
         sleep = {}
         for q, qop in node.sleep.items():
-            if not conflict(qop, op):
+            if self._stays_asleep(ex, q, qop, op):
                 sleep[q] = qop
         for q, qop in node.done.items():
-            if q != task.name and not conflict(qop, op):
+            if q != task.name and self._stays_asleep(ex, q, qop, op):
                 sleep[q] = qop
         self.child_sleep = sleep
+
+    @staticmethod
+    def _stays_asleep(ex: Execution, q: str, qop, op) -> bool:
+        """Whether ``q``, asleep before ``op`` ran, sleeps after it: its op and ``op``
+        are independent in the state where ``op`` ran.  ``qop`` was taken at another
+        state, maybe in another execution, so a DEC counts as a write
+        (``may_conflict``), except that two decrements of one count commute when both
+        stay above zero in either order: ``op`` stayed above it and q's own op, taken
+        now (``op`` done), still would."""
+        if not may_conflict(qop, op):
+            return True
+        if op.kind != DEC or not qop.dynamic:
+            return False
+        live = ex.by_name[q].pending
+        return live is not None and live.dynamic and live.key == op.key and live.kind == DEC
 
     # -- races ---------------------------------------------------------------------
 
@@ -226,7 +241,7 @@ class Dpor(Strategy):
         seq = self._reversal(ex, j, q, qop)
         if q.name not in node.enabled and \
                 bisect_right(ex.t_events[q.index], j) == len(ex.t_events[q.index]) and \
-                not any(conflict(e.op, qop) for e in seq[:-1]):
+                not any(may_conflict(e.op, qop) for e in seq[:-1]):
             # q waited at this very op before j and nothing in v can enable it: the
             # two cannot be reordered, so this is no race
             return False

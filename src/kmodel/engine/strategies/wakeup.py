@@ -17,7 +17,7 @@ below the number of objects both had numbered at the state the tree belongs to
 
 from __future__ import annotations
 
-from ..ops import CONFLICT
+from ..ops import MAY_CONFLICT
 
 EVERY_KEY = 1 << 60       # "every key comparable": ops pending at the current state
 
@@ -74,9 +74,11 @@ def compatible(a, b) -> bool:
 
 def dependent(a, a_seen_in, b, b_seen_in, comparable) -> bool:
     """Whether op ``a`` (seen in execution ``a_seen_in``, keys comparable below
-    ``comparable``) and op ``b`` (seen in ``b_seen_in``) conflict."""
+    ``comparable``) and op ``b`` (seen in ``b_seen_in``) conflict.  The two were seen in
+    other places than the one this sequence puts them in, so a DEC counts as a write
+    (``ops.MAY_CONFLICT``)."""
     ka, kb = a.key, b.key
-    if ka < 0 or kb < 0 or not CONFLICT[a.kind][b.kind]:
+    if ka < 0 or kb < 0 or not MAY_CONFLICT[a.kind][b.kind]:
         return False
     if a_seen_in == b_seen_in or (ka < comparable and kb < comparable):
         return ka == kb

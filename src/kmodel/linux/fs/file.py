@@ -23,7 +23,7 @@ fail there); sighand/file_lock are not separate locks (each table change is one 
 from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
-from ..kernel.core import kfunc
+from ..kernel.core import atomic_dec_and_test, kfunc
 from ..kernel.sched import current
 from ..kernel.task_work import task_work_add
 
@@ -98,9 +98,8 @@ async def fput(f: file) -> None:
     work of the current (user) task, so ->release runs on its way back to userspace
     (TWA_RESUME) -- or, past its last task work in do_exit, from the delayed_fput work,
     which the model runs at once."""
-    await Op(f, WRITE, f"atomic_long_dec_and_test(&{f.name}->f_count)")
-    f.f_count -= 1
-    if f.f_count:
+    if not await atomic_dec_and_test(f, "f_count",
+                                     f"atomic_long_dec_and_test(&{f.name}->f_count)", key=f):
         return
     ts = current()
 
@@ -169,9 +168,8 @@ async def exit_files(tsk) -> None:
 async def put_files_struct(files: files_struct) -> None:
     """fs/file.c: put_files_struct: atomic_dec_and_test(&files->count); the last user
     closes every fd (close_files)."""
-    await Op((files, "count"), WRITE, f"atomic_dec_and_test(&{files.cname}->count)")
-    files.count -= 1
-    if files.count == 0:
+    if await atomic_dec_and_test(files, "count",
+                                 f"atomic_dec_and_test(&{files.cname}->count)"):
         await close_files(files)
 
 

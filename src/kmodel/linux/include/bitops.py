@@ -7,7 +7,8 @@ from ...engine import READ, UPDATE, WRITE, Op
 
 # Atomic bitops (include/asm-generic/bitops/atomic.h) on a flags word held as a set of
 # bit names.  Each bit is its own object: ops on different bits of one word commute, and
-# set_bit/clear_bit, which return nothing, commute with each other on one bit too.
+# set_bit and set_bit of one bit commute (neither returns a value).  clear_bit does not
+# commute with set_bit of the same bit (the order decides the bit), so it is a write.
 
 async def test_bit(nr: str, obj, field: str = "flags") -> bool:
     await Op((obj, field, nr), READ, f"test_bit({nr})")
@@ -20,7 +21,7 @@ async def set_bit(nr: str, obj, field: str = "flags") -> None:
 
 
 async def clear_bit(nr: str, obj, field: str = "flags") -> None:
-    await Op((obj, field, nr), UPDATE, f"clear_bit({nr})")
+    await Op((obj, field, nr), WRITE, f"clear_bit({nr})")
     getattr(obj, field).discard(nr)
 
 

@@ -4,7 +4,7 @@ accesses; load/store are plain ones, which KCSAN reports when they race."""
 
 from __future__ import annotations
 
-from ...engine import READ, WRITE, Op
+from ...engine import READ, WRITE, DecAndTest, Op
 from ..mm.kasan import kasan_check
 
 
@@ -50,6 +50,20 @@ async def atomic_rmw(obj, field: str, fn, label: str):
     value = fn(getattr(obj, field))
     setattr(obj, field, value)
     return value
+
+
+async def atomic_dec_and_test(obj, field: str, label: str, key=None, kasan=False) -> bool:
+    """atomic_dec_and_test and its kin (refcount_dec_and_test, atomic_long_dec_and_test)
+    on ``obj.field``: true for the decrement that reaches zero.  One op on ``key``
+    (default ``(obj, field)``) whose kind says whether it reaches zero where it runs, so
+    that decrements that stay above zero commute with each other (engine.DecAndTest)."""
+    await DecAndTest((obj, field) if key is None else key, label,
+                     lambda: getattr(obj, field))
+    if kasan:
+        _kasan(obj, field, True)
+    value = getattr(obj, field) - 1
+    setattr(obj, field, value)
+    return value == 0
 
 
 def _name(obj) -> str:

@@ -13,7 +13,7 @@ Simplified: mmput, whose result decides what the caller does next, is a visible 
 from __future__ import annotations
 
 from ...engine import Report, current_execution
-from ..include.rwonce import atomic_rmw
+from ..include.rwonce import atomic_dec_and_test, atomic_rmw
 from ..include.sched_mm import mmdrop
 from ..mm.mmap import exit_mmap
 from .core import kfunc
@@ -24,8 +24,8 @@ from .sched import might_sleep
 async def mmput(mm) -> None:
     """kernel/fork.c: mmput: might_sleep(); the last user tears the address space down."""
     might_sleep("kernel/fork.c", 1162)
-    if await atomic_rmw(mm, "mm_users", lambda v: v - 1,
-                        "atomic_dec_and_test(&mm->mm_users)") == 0:
+    if await atomic_dec_and_test(mm, "mm_users", "atomic_dec_and_test(&mm->mm_users)",
+                                 kasan=True):
         await __mmput(mm)
 
 

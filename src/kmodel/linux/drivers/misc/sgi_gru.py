@@ -34,7 +34,7 @@ preload; the TFH state machine is the flush generation above; wake_up_all wakes 
 from __future__ import annotations
 
 from ....engine import READ, WRITE, Op
-from ...include.rwonce import READ_ONCE, atomic_rmw
+from ...include.rwonce import READ_ONCE, atomic_dec_and_test, atomic_rmw
 from ...kernel.core import kfunc
 from ...kernel.locking.spinlock import spin_lock, spin_unlock, spinlock_t
 from ...mm import mmu_notifier as mn
@@ -96,8 +96,8 @@ async def gru_invalidate_range_start(sub, rng) -> int:
 @kfunc("drivers/misc/sgi-gru/grutlbpurge.c")
 async def gru_invalidate_range_end(sub, rng) -> None:
     gms = sub.owner
-    await atomic_rmw(gms, "ms_range_active", lambda v: v - 1,
-                     "atomic_dec_and_test(&gms->ms_range_active)")
+    await atomic_dec_and_test(gms, "ms_range_active",
+                              "atomic_dec_and_test(&gms->ms_range_active)", kasan=True)
     # wake_up_all(&gms->ms_wait_queue): nobody in the model sleeps on it
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ....engine import READ, WRITE, Op
 from ...fs.file import file_operations
-from ...include.rwonce import load, store
+from ...include.rwonce import atomic_dec_and_test, load, store
 from ...include.sched_mm import mmdrop
 from ...kernel.core import call_trace, kernel, kfunc
 from ...kernel.locking.mutex import mutex_lock, mutex_lock_killable, mutex_unlock
@@ -403,9 +403,8 @@ def kvm_get_kvm(kvm) -> None:
 
 @kfunc("virt/kvm/kvm_main.c")
 async def kvm_put_kvm(kvm) -> None:
-    await Op((kvm, "users_count"), WRITE, "refcount_dec_and_test(&kvm->users_count)")
-    kvm.users_count -= 1
-    if kvm.users_count == 0:
+    if await atomic_dec_and_test(kvm, "users_count",
+                                 "refcount_dec_and_test(&kvm->users_count)"):
         _note_destroy_context(kvm)
         await kvm_destroy_vm(kvm)
 
