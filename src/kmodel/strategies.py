@@ -59,32 +59,32 @@ def explore(spec, factory, engines=Sequential) -> tuple[Result, str]:
     """Explore ``factory``'s executions with the spec's strategy: (result, the strategy
     as it ran, e.g. "bounded(k=1)+dpor")."""
     s = spec.strategy
+    t0 = time.perf_counter()          # report times count from here, across phases
     if s == "dpor":
-        return engines.dpor().explore(factory, limits(spec)), "dpor"
+        return engines.dpor().explore(factory, limits(spec, started=t0)), "dpor"
     if s == "naive":
-        return engines.naive().explore(factory, limits(spec)), "naive"
+        return engines.naive().explore(factory, limits(spec, started=t0)), "naive"
     if s == "bounded":
-        return bounded(spec, factory, spec.preemptions, engines=engines), \
+        return bounded(spec, factory, spec.preemptions, engines=engines, started=t0), \
             f"bounded(k={spec.preemptions})"
     if s == "random":
-        return engines.random(spec.runs, spec.seed).explore(factory, limits(spec)), \
-            "random"
+        return engines.random(spec.runs, spec.seed).explore(
+            factory, limits(spec, started=t0)), "random"
     if s == "pct":
-        return engines.pct(spec.runs, spec.depth, spec.seed).explore(factory,
-                                                                      limits(spec)), \
-            f"pct(d={spec.depth})"
+        return engines.pct(spec.runs, spec.depth, spec.seed).explore(
+            factory, limits(spec, started=t0)), f"pct(d={spec.depth})"
     # default: iterative context bounding finds a report with the fewest preemptions;
     # without one, dpor decides (exhaustively, within the limits).
-    t0 = time.perf_counter()
     res = bounded(spec, factory, min(spec.preemptions, 2), stop_on_first=True,
-                  engines=engines)
+                  engines=engines, started=t0)
     if res.interrupted:
         return res, res.strategy
     if res.reports:
         used = res.strategy
         if not spec.stop_on_first:
-            full = engines.dpor().explore(factory,
-                                          limits(spec, time_limit=remaining(spec, t0)))
+            full = engines.dpor().explore(
+                factory, limits(spec, time_limit=remaining(spec, t0), started=t0))
+            _after(res, full)
             full.reports = res.reports + [r for r in full.reports
                                           if r.key() not in {x.key() for x in res.reports}]
             full.first_report_execution = res.first_report_execution
@@ -92,9 +92,21 @@ def explore(spec, factory, engines=Sequential) -> tuple[Result, str]:
             full.executions += res.executions
             return full, f"{used}+dpor"
         return res, used
-    full = engines.dpor().explore(factory, limits(spec, time_limit=remaining(spec, t0)))
+    full = engines.dpor().explore(
+        factory, limits(spec, time_limit=remaining(spec, t0), started=t0))
+    _after(res, full)
     full.executions += res.executions
     return full, "dpor"
+
+
+def _after(earlier: Result, later: Result) -> None:
+    """Number ``later``'s report executions on from ``earlier``'s executions: a phase's
+    collector counts its own from one."""
+    for r in later.reports:
+        if r.found_execution is not None:
+            r.found_execution += earlier.executions
+    if later.first_report_execution is not None:
+        later.first_report_execution += earlier.executions
 
 
 def remaining(spec, t0: float) -> float | None:
@@ -106,16 +118,19 @@ def remaining(spec, t0: float) -> float | None:
 
 
 def bounded(spec, factory, k: int, stop_on_first: bool | None = None,
-            engines=Sequential) -> Result:
+            engines=Sequential, started: float | None = None) -> Result:
     """Iterative context bounding: K = 0, 1, ... k; the first bound that reports wins.
-    The time limit is for all the bounds together."""
+    The time limit is for all the bounds together; report times count from ``started``
+    (default: now)."""
     total = None
     t0 = time.perf_counter()
+    started = t0 if started is None else started
     for bound in range(k + 1):
         lim = limits(spec, stop_on_first=spec.stop_on_first if stop_on_first is None
-                     else stop_on_first, time_limit=remaining(spec, t0))
+                     else stop_on_first, time_limit=remaining(spec, t0), started=started)
         res = engines.dpor(preemption_bound=bound).explore(factory, lim)
         if total is not None:
+            _after(total, res)
             res.executions += total.executions
         total = res
         if res.reports or res.complete or res.interrupted:

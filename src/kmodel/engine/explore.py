@@ -18,6 +18,8 @@ class Limits:
     time_limit: float | None = None    # seconds, for the whole exploration
     stop_on_first: bool = False        # stop at the first execution that reports
     detect_races: bool = True
+    started: float | None = None       # time.perf_counter() when the check started (for
+                                       # report times; default: this exploration's start)
 
 
 @dataclass
@@ -211,6 +213,7 @@ class Collector:
         self._classes: set[int] = set()
         self._keys: set = set()
         self._t0 = time.perf_counter()
+        self._since = limits.started if limits.started is not None else self._t0
 
     def add(self, ex: Execution) -> bool:
         """Take one finished execution; return False when the exploration should stop."""
@@ -234,11 +237,14 @@ class Collector:
             k = r.key()
             if k not in self._keys:
                 self._keys.add(k)
+                r.found_execution = res.executions
+                r.found_s = time.perf_counter() - self._since
                 res.reports.append(r)
                 new = True
         if new and res.first_report_execution is None:
-            res.first_report_execution = res.executions
-            res.first_report_s = time.perf_counter() - self._t0
+            first = res.reports[0]
+            res.first_report_execution = first.found_execution
+            res.first_report_s = first.found_s
         if self.limits.stop_on_first and res.reports:
             return False
         if self.limits.max_executions is not None and res.executions >= self.limits.max_executions:

@@ -15,6 +15,10 @@ class Report:
     text: str
     step: int = -1
     schedule: list[str] = field(default_factory=list)
+    # when the exploration first found it: its execution number and the seconds since
+    # the check started (``Limits.started``); not part of the report's identity
+    found_execution: int | None = None
+    found_s: float | None = None
 
     def key(self) -> tuple[str, str, str]:
         """Reports are deduplicated by kind, innermost function and title."""
