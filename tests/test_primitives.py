@@ -215,3 +215,43 @@ def test_set_bit_races_test_bit_of_the_same_bit_only():
 def test_test_and_set_bit_orders_its_callers():
     res = explore("nonrt", {"a": queue_once, "b": queue_once}, flags)
     assert res.complete and res.classes == 2 and res.reports == []
+
+
+def test_srcu_unlock_and_grace_period_start_commute_but_stay_ordered():
+    """A reader's unlock and the start of a grace period commute (the grace period ends
+    after the unlock either way): with a reader and a synchronize_srcu, the classes are
+    the reader's section before the grace period starts or around it (one class), and
+    the grace period starting first, where the two writes race either way (two) -- 3,
+    not 4.  Where the reader had left first, the start is ordered after its unlock:
+    its write happens-before the updater's, no race."""
+    def setup(p):
+        p.srcu = srcu_struct("srcu")
+        p.obj = type("obj", (), {"cname": "obj", "field": 0})()
+
+    @named
+    async def reader(p):
+        idx = await srcu_read_lock(p.srcu)
+        await kcore.store(p.obj, "field", 1)
+        await srcu_read_unlock(p.srcu, idx)
+
+    @named
+    async def updater(p):
+        await synchronize_srcu(p.srcu)
+        await kcore.store(p.obj, "field", 2)
+
+    from helpers import Snippet
+    from kmodel.engine.strategies import Dpor
+    traces = []
+
+    class Watch(Snippet):
+        def at_end(self, ex):
+            traces.append([label for _t, _f, label in ex.trace])
+
+    res = Dpor().explore(lambda: Watch("nonrt", {"reader": reader, "updater": updater},
+                                       setup), Limits())
+    assert res.complete and res.executions == res.classes == 3
+    first = traces[0]       # the reader's whole section first
+    assert first.index("srcu_read_unlock(srcu)") < \
+        first.index("synchronize_srcu(srcu): after reader #0 left")
+    assert kinds(res) == ["data-race"]
+    assert all(r.task in ("reader", "updater") for r in res.reports)

@@ -4,7 +4,10 @@ Each locking primitive says what its ops do to which lock: the op's object is th
 and its kind the engine's (``engine/ops.py``): ``ACQ_R``/``ACQ_W`` take the shared or the
 exclusive side, waiting while they cannot; ``TRY_R``/``TRY_W`` try to, without waiting, and
 may fail; ``REL_R``/``REL_W`` release a side.  An op on a field, a bit or SRCU's per-reader
-slot is an op on an ``(object, ...)`` tuple, not on a lock, whatever its kind.
+slot is an op on an ``(object, ...)`` tuple, not on a lock, whatever its kind -- except
+that the release of SRCU's per-reader slot, ``(ssp, "reader", n)``, is where a read
+section of ``ssp`` ends (srcu_read_unlock touches only its slot, see
+``linux/kernel/rcu/srcu.py``): it closes the task's shared hold of that name.
 
 A hold is an acquire and the same task's next release of the same side of the same lock.
 A trylock, whose op does not say whether it won, counts only when a release follows (a
@@ -33,9 +36,14 @@ class LockStep:
 
 
 def lock_step(op) -> LockStep | None:
-    """The lock ``op`` acquires, tries or releases; None for any other op."""
-    if isinstance(op.obj, tuple) or not (op.kind in _ACQUIRE or op.kind in _TRY
-                                         or op.kind in _RELEASE):
+    """The lock ``op`` acquires, tries or releases; None for any other op.  The end of
+    an SRCU read section names its srcu_struct but not its key (-1)."""
+    obj = op.obj
+    if isinstance(obj, tuple):
+        if op.kind == REL_W and len(obj) == 3 and obj[1] == "reader":
+            return LockStep(REL_R, -1, getattr(obj[0], "name", type(obj[0]).__name__))
+        return None
+    if not (op.kind in _ACQUIRE or op.kind in _TRY or op.kind in _RELEASE):
         return None
     return LockStep(op.kind, op.key, getattr(op.obj, "name", type(op.obj).__name__))
 
@@ -66,7 +74,13 @@ def lock_holds(trace: list) -> list[LockHold]:
             continue
         task, label = entry[0], entry[2]
         if ls.kind in _RELEASE:
-            stack = open_.get((task, ls.key, _RELEASE[ls.kind]))
+            shared = _RELEASE[ls.kind]
+            key = ls.key
+            if key < 0:         # known by name only: the task's latest such hold
+                mine = [(s[-1][0], k) for (t, k, sh), s in open_.items()
+                        if t == task and sh == shared and s and s[-1][3] == ls.name]
+                key = max(mine)[1] if mine else key
+            stack = open_.get((task, key, shared))
             if stack:
                 start, _try, how, name = stack.pop()
                 holds.append(LockHold(task, name, how, start, step,

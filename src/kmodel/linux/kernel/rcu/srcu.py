@@ -28,19 +28,23 @@ Simplified: the two-index flip of srcutree is not modelled; a grace period is ex
 
 Dependencies, as the search sees them.  Starting a grace period (synchronize_srcu,
 call_srcu) takes a snapshot of the readers inside: it conflicts with every
-srcu_read_lock and srcu_read_unlock of the domain (either order matters).  Its end waits
-for the snapshot's readers only, one at a time, each on that reader's own token
-(``(ssp, "reader", token)``), which its srcu_read_unlock releases: so a grace period's
-end happens after exactly those unlocks, and does not conflict with a reader that came
-later (which it does not wait for) -- with one object for the whole domain every later
-srcu_read_lock would count as a race with it, and the search would explore both orders
-of events that commute.  The callbacks of one list are ordered among themselves on
-``(ssp, "callbacks", list)``.
+srcu_read_lock of the domain (whether the grace period waits for that reader depends on
+the order).  Its end waits for the snapshot's readers only, one at a time, each on that
+reader's own token (``(ssp, "reader", token)``), which its srcu_read_unlock releases: so
+a grace period's end happens after exactly those unlocks, and does not conflict with a
+reader that came later (which it does not wait for).  A srcu_read_unlock touches only
+its token: whether it comes before or after a grace period starts, the grace period
+ends after it (it waits for the reader, or the reader had left), so the two orders are
+one -- but the unlock must still happen-before the grace period's end when the reader
+left first, so each start acquires the tokens of the readers that left since the
+previous start (acquire against release: ordered, never a race).  With one object for
+the whole domain the search explores both orders of events that commute.  The
+callbacks of one list are ordered among themselves on ``(ssp, "callbacks", list)``.
 """
 
 from __future__ import annotations
 
-from ....engine import ACQ_R, REL_R, REL_W, WRITE, Op
+from ....engine import ACQ_R, REL_W, WRITE, Op
 from ..core import kernel, kfunc
 from ..sched import Blocked, current, might_sleep
 from ..workqueue import spawn_kworker
@@ -52,6 +56,7 @@ class srcu_struct:
         self.cname = name
         self.readers: dict[int, object] = {}   # reader token -> task_struct
         self.left: set[int] = set()            # tokens whose read section has ended
+        self.left_unseen: list[int] = []       # ... since the last grace period started
         self.next_token = 0
         self.idx = 0
         self.callbacks_queued = 0
@@ -64,6 +69,22 @@ def srcu_cblist(ssp: srcu_struct) -> int:
     """srcutree.c: srcu_gp_start_if_needed: the srcu_data whose list takes the callback:
     the boot CPU's while the srcu_struct is small, the current CPU's once it is big."""
     return current().cpu if kernel().config.SRCU_SIZE_BIG else 0
+
+
+def _start_grace_period(ssp: srcu_struct) -> tuple[tuple, tuple]:
+    """The snapshot a grace period starts from: the readers inside (it waits for them)
+    and those that left since the last start (it is ordered after them)."""
+    left = tuple(ssp.left_unseen)
+    ssp.left_unseen = []
+    return tuple(ssp.readers), left
+
+
+async def _after_readers_left(ssp: srcu_struct, left: tuple, label: str) -> None:
+    """Happens-before from the unlocks of readers that left before the grace period
+    started: in the kernel, the memory barriers of srcu_read_unlock and of the grace
+    period's start."""
+    for tok in left:
+        await Op((ssp, "reader", tok), ACQ_R, f"{label}: after reader #{tok} left")
 
 
 async def _wait_for_readers(ssp: srcu_struct, snapshot: tuple, label: str, how: str):
@@ -88,10 +109,10 @@ async def srcu_read_lock(ssp: srcu_struct) -> int:
 @kfunc("include/linux/srcu.h", primitive=True)
 async def srcu_read_unlock(ssp: srcu_struct, idx: int) -> None:
     kernel().lockdep.release(ssp.name, ssp)
-    await Op(ssp, REL_R, f"srcu_read_unlock({ssp.name})")
+    await Op((ssp, "reader", idx), REL_W, f"srcu_read_unlock({ssp.name})")
     ssp.readers.pop(idx, None)
-    await Op((ssp, "reader", idx), REL_W, f"srcu_read_unlock({ssp.name}): end of reader")
     ssp.left.add(idx)
+    ssp.left_unseen.append(idx)
     ts = current()
     ts.srcu_tokens = [t for t in getattr(ts, "srcu_tokens", []) if t != (ssp, idx)]
 
@@ -113,7 +134,8 @@ async def __synchronize_srcu(ssp: srcu_struct) -> None:
     kernel().lockdep.sync(ssp.name, ssp)
     might_sleep("kernel/rcu/srcutree.c", 1462)
     await Op(ssp, WRITE, f"synchronize_srcu({ssp.name}): start grace period")
-    snapshot = tuple(ssp.readers)
+    snapshot, left = _start_grace_period(ssp)
+    await _after_readers_left(ssp, left, f"synchronize_srcu({ssp.name})")
     lst = srcu_cblist(ssp)
     before = ssp.queued.get(lst, 0)
     label = f"wait_for_completion(srcu grace period of {ssp.name})"
@@ -139,7 +161,8 @@ async def call_srcu(ssp: srcu_struct, func, arg, name: str) -> None:
     current CPU (srcu_cblist) to run after a grace period; never blocks.  The callback is
     invoked by a kworker (srcu_invoke_callbacks)."""
     await Op(ssp, WRITE, f"call_srcu({ssp.name}, {name})")
-    snapshot = tuple(ssp.readers)
+    snapshot, left = _start_grace_period(ssp)
+    await _after_readers_left(ssp, left, f"call_srcu({ssp.name}, {name})")
     lst = srcu_cblist(ssp)
     seq = ssp.queued.get(lst, 0)
     ssp.queued[lst] = seq + 1
