@@ -23,7 +23,8 @@ fail there); sighand/file_lock are not separate locks (each table change is one 
 from __future__ import annotations
 
 from ...engine import READ, WRITE, Op
-from ..kernel.core import atomic_dec_and_test, kfunc
+from ..include.rwonce import atomic_dec_and_test
+from ..kernel.core import kfunc
 from ..kernel.sched import current
 from ..kernel.task_work import task_work_add
 
