@@ -203,9 +203,9 @@ def test_peak_rss_of_the_largest_check_is_bounded():
 
 
 def test_peak_rss_does_not_scale_with_executions():
-    """A quick form of the above on a small check (memslot-vs-madvise, ~90 executions;
+    """A quick form of the above on a small check (memslot-vs-madvise, 65 executions;
     oom-vs-madvise has 6400 since the rw locks are fair)."""
     few = _peak_rss(10, "memslot-vs-madvise")
     full = _peak_rss("all", "memslot-vs-madvise")
-    assert full["complete"] and full["executions"] >= 8 * few["executions"]
+    assert full["complete"] and full["executions"] >= 6 * few["executions"]
     assert full["peak_kb"] - few["peak_kb"] < 24 * 1024, (few, full)

@@ -5,6 +5,7 @@ from helpers import explore, kinds, named
 from kmodel.engine import Limits
 from kmodel.engine.strategies import Replay
 from kmodel.linux.include import bitops
+from kmodel.linux.include.rwonce import store
 from kmodel.linux.kernel.locking.mutex import mutex, mutex_lock, mutex_unlock
 from kmodel.linux.kernel.locking.spinlock import (
     raw_spin_lock, raw_spin_unlock, raw_spinlock_t, rwlock_t, spin_lock, spin_unlock,
@@ -231,13 +232,13 @@ def test_srcu_unlock_and_grace_period_start_commute_but_stay_ordered():
     @named
     async def reader(p):
         idx = await srcu_read_lock(p.srcu)
-        await kcore.store(p.obj, "field", 1)
+        await store(p.obj, "field", 1)
         await srcu_read_unlock(p.srcu, idx)
 
     @named
     async def updater(p):
         await synchronize_srcu(p.srcu)
-        await kcore.store(p.obj, "field", 2)
+        await store(p.obj, "field", 2)
 
     from helpers import Snippet
     from kmodel.engine.strategies import Dpor

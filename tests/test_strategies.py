@@ -321,7 +321,9 @@ def test_run_check_shrinks_reports():
 # 27 -> 33) since rw locks are fair: a writer queued while readers hold the lock is a state.
 # mrelease: 36 since the vCPU thread, killed after KVM_RUN returned, exits
 # from userspace too (issue 16's thread groups; before, only a kill before its return did)
-@pytest.mark.parametrize("scenario,classes", [("memslot-vs-madvise", 87), ("reclaim", 71),
+# memslot-vs-madvise: 65 since an SRCU reader's unlock no longer races with the start of
+# a grace period (issue 13)
+@pytest.mark.parametrize("scenario,classes", [("memslot-vs-madvise", 65), ("reclaim", 71),
                                               ("mrelease", 36)])
 def test_dpor_on_small_model_scenarios(scenario, classes):
     cr = api.run_check(api.CheckSpec(patches=["upstream"], preset="nonrt",
