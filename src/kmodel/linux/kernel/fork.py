@@ -13,7 +13,7 @@ Simplified: mmput, whose result decides what the caller does next, is a visible 
 from __future__ import annotations
 
 from ...engine import Report, current_execution
-from ..include.rwonce import atomic_dec_and_test, atomic_rmw
+from ..include.rwonce import atomic_dec_and_test
 from ..include.sched_mm import mmdrop
 from ..mm.mmap import exit_mmap
 from .core import kfunc
